@@ -1,0 +1,88 @@
+/**
+ * Builds the API from explicit dependencies: Fastify with every route, the
+ * access hook, problem+json errors and OpenAPI. Reads no environment and opens
+ * no port (server.ts does both, and attaches Socket.IO).
+ */
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { ClickHouseClient } from '@clickhouse/client'
+import type pg from 'pg'
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import '../schemas/formats.js'
+import { registerAccessControl } from './access.js'
+import { AuditRepository } from './audit.repository.js'
+import { authRoutes } from './auth/auth.routes.js'
+import { AuthService } from './auth/auth.service.js'
+import { TokenService } from './auth/tokens.js'
+import { RefreshTokensRepository, UsersRepository } from './auth/users.repository.js'
+import { registerErrorHandling } from './errors.js'
+import { healthRoutes, type ReadinessCheck } from './health.routes.js'
+import { registerOpenApi } from './openapi.js'
+import { TrackRepository } from './vehicles/track.repository.js'
+import { vehiclesRoutes } from './vehicles/vehicles.routes.js'
+import { VehiclesService } from './vehicles/vehicles.service.js'
+import { DevicesRepository, VehiclesRepository } from './vehicles/vehicles.repository.js'
+
+export interface ApiDeps {
+  pool: pg.Pool
+  /** Absent on an API node without ClickHouse: analytics routes answer 503. */
+  clickhouse: ClickHouseClient | undefined
+  logger: Logger
+  registry: Registry
+  jwtSecret: string
+  accessTokenTtlS: number
+  refreshTokenTtlS: number
+  readiness: Record<string, ReadinessCheck>
+  bodyLimit?: number
+}
+
+export interface Api {
+  app: FastifyInstance
+  tokens: TokenService
+  users: UsersRepository
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+export async function buildApi(deps: ApiDeps): Promise<Api> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    // A caller's request id is kept if it is sane, so logs correlate across services.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id)
+  })
+
+  const tokens = new TokenService(deps.jwtSecret, deps.accessTokenTtlS)
+  const users = new UsersRepository(deps.pool)
+  const audit = new AuditRepository(deps.pool)
+
+  registerErrorHandling(app)
+  registerAccessControl(app, tokens, users)
+  await registerOpenApi(app)
+
+  await app.register(healthRoutes, { checks: deps.readiness, registry: deps.registry })
+  await app.register(authRoutes, {
+    service: new AuthService(users, new RefreshTokensRepository(deps.pool), tokens, audit, deps.refreshTokenTtlS),
+  })
+  await app.register(vehiclesRoutes, {
+    service: new VehiclesService(
+      deps.pool,
+      new VehiclesRepository(deps.pool),
+      new DevicesRepository(),
+      audit,
+      deps.clickhouse ? new TrackRepository(deps.clickhouse) : undefined,
+    ),
+  })
+  await app.ready()
+  return { app, tokens, users }
+}

@@ -1,0 +1,55 @@
+/**
+ * Access tokens (RFC 8725 practice): HS256 pinned, issuer and audience pinned,
+ * short-lived, and typed (`typ: at+jwt` header, RFC 9068) so no other JWT can
+ * pass for one. Refresh tokens are opaque random strings, never JWTs.
+ */
+import { randomUUID } from 'node:crypto'
+import jwt from 'jsonwebtoken'
+
+export const ISSUER = 'fleetpulse'
+export const AUDIENCE = 'fleetpulse-api'
+const ACCESS_TYP = 'at+jwt'
+
+export interface AccessClaims {
+  userId: string
+  orgId: string
+  role: string
+  platformAdmin: boolean
+}
+
+export class TokenService {
+  constructor(
+    private readonly secret: string,
+    readonly accessTtlS: number,
+  ) {}
+
+  signAccess(claims: AccessClaims): string {
+    return jwt.sign({ org: claims.orgId, role: claims.role, pa: claims.platformAdmin }, this.secret, {
+      algorithm: 'HS256',
+      header: { alg: 'HS256', typ: ACCESS_TYP },
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      subject: claims.userId,
+      expiresIn: this.accessTtlS,
+      jwtid: randomUUID(),
+    })
+  }
+
+  /** Returns the claims, or undefined for any token that is not a valid, current access token. */
+  verifyAccess(token: string): AccessClaims | undefined {
+    try {
+      const decoded = jwt.verify(token, this.secret, {
+        algorithms: ['HS256'],
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        complete: true,
+      })
+      if (decoded.header.typ !== ACCESS_TYP || typeof decoded.payload === 'string') return undefined
+      const p = decoded.payload
+      if (typeof p.sub !== 'string' || typeof p.org !== 'string' || typeof p.role !== 'string') return undefined
+      return { userId: p.sub, orgId: p.org, role: p.role, platformAdmin: p.pa === true }
+    } catch {
+      return undefined
+    }
+  }
+}

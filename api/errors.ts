@@ -1,0 +1,97 @@
+/**
+ * The catalog of coded errors (code -> status, title) and the one handler that
+ * turns any error into application/problem+json (RFC 9457) with the request id.
+ * A 5xx body never carries the underlying message, stack or SQL.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify'
+
+export const ERRORS = {
+  validation_failed: { status: 400, title: 'Request is invalid' },
+  bad_request: { status: 400, title: 'Bad request' },
+  unauthorized: { status: 401, title: 'Authentication required' },
+  invalid_credentials: { status: 401, title: 'Email or password is wrong' },
+  invalid_token: { status: 401, title: 'Token is invalid or expired' },
+  forbidden: { status: 403, title: 'Permission denied' },
+  not_found: { status: 404, title: 'Not found' },
+  route_not_found: { status: 404, title: 'No such route' },
+  position_not_found: { status: 404, title: 'No position yet' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  conflict: { status: 409, title: 'Conflict' },
+  payload_too_large: { status: 413, title: 'Request body is too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported content type' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  internal: { status: 500, title: 'Internal error' },
+  analytics_unavailable: { status: 503, title: 'Analytics store is not available on this node' },
+  not_ready: { status: 503, title: 'Not ready' },
+} as const satisfies Record<string, { status: number; title: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export class AppError extends Error {
+  readonly status: number
+  constructor(
+    readonly code: ErrorCode,
+    detail?: string,
+    readonly extra?: Record<string, unknown>,
+  ) {
+    super(detail ?? ERRORS[code].title)
+    this.status = ERRORS[code].status
+  }
+}
+
+/** "Not found" and "no access" look the same to a caller who may not see the record. */
+export const notFound = (entity: string) => new AppError('not_found', `${entity} not found`)
+
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  code: string
+  detail: string
+  instance: string
+  requestId: string
+  errors?: Array<{ path: string; message: string }>
+  [key: string]: unknown
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'bad_request',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'bad_request',
+}
+
+export function problem(code: ErrorCode, detail: string, instance: string, requestId: string, extra?: Record<string, unknown>): Problem {
+  const { status, title } = ERRORS[code]
+  return { type: `https://fleetpulse.dev/problems/${code}`, title, status, code, detail, instance, requestId, ...extra }
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
+    let body: Problem
+    if (err instanceof AppError) {
+      body = problem(err.code, err.message, req.url, req.id, err.extra)
+    } else if ((err as FastifyError).validation) {
+      const fe = err as FastifyError
+      body = problem('validation_failed', fe.message, req.url, req.id, {
+        errors: fe.validation!.map((v) => ({
+          path: `${fe.validationContext ?? 'body'}${v.instancePath || ''}`,
+          message: v.message ?? 'invalid',
+          ...(v.params && 'additionalProperty' in v.params ? { field: String(v.params.additionalProperty) } : {}),
+        })),
+      })
+    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      const code: ErrorCode = FASTIFY_CODES[(err as FastifyError).code] ?? (err.statusCode === 429 ? 'rate_limited' : 'bad_request')
+      body = { ...problem(code, err.message, req.url, req.id), status: err.statusCode }
+    } else {
+      req.log.error({ err }, 'unhandled error')
+      body = problem('internal', 'An internal error occurred; quote the request id when reporting it.', req.url, req.id)
+    }
+    if (err instanceof AppError && err.code === 'unauthorized') reply.header('www-authenticate', 'Bearer')
+    return reply.status(body.status).type('application/problem+json').send(body)
+  })
+  app.setNotFoundHandler((req, reply) => {
+    reply.status(404).type('application/problem+json').send(problem('route_not_found', `${req.method} ${req.url} is not a route`, req.url, req.id))
+  })
+}

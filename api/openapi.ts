@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { Problem } from '../schemas/api.v1.js'
+
+/** Error responses for a route's schema, all the shared Problem shape. */
+export function problemResponses(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((s) => [s, { ...Problem, description: 'Problem details (RFC 9457)' }]))
+}
+
+export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'fleetpulse API', version: '1', description: 'Telematics ingestion and fleet operations. Errors are application/problem+json (RFC 9457).' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+}

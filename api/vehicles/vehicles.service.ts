@@ -1,0 +1,101 @@
+/** Vehicles, their devices and their telemetry, always within the caller's organization. */
+import type pg from 'pg'
+import { generateSecret, hashSecret } from '../../core/secrets.js'
+import type { CreateVehicleBody } from '../../schemas/api.v1.js'
+import type { Principal } from '../access.js'
+import type { AuditRepository } from '../audit.repository.js'
+import { AppError, notFound } from '../errors.js'
+import { decodeCursor, page } from '../pagination.js'
+import type { TrackRepository } from './track.repository.js'
+import type { DevicesRepository, VehiclesRepository } from './vehicles.repository.js'
+
+export interface RequestMeta {
+  requestId: string
+  ip: string
+}
+
+const DAY_MS = 24 * 3600 * 1000
+const MAX_TRACK_RANGE_MS = 31 * DAY_MS
+
+export class VehiclesService {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly vehicles: VehiclesRepository,
+    private readonly devices: DevicesRepository,
+    private readonly audit: AuditRepository,
+    /** Undefined on an API node that does not reach ClickHouse. */
+    private readonly tracks: TrackRepository | undefined,
+  ) {}
+
+  private async withTransaction<T>(fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const result = await fn(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+
+  async create(who: Principal, body: CreateVehicleBody, meta: RequestMeta) {
+    return this.withTransaction(async (db) => {
+      const vehicle = await this.vehicles.create(who.orgId, body, db)
+      await this.audit.record(
+        { orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action: 'vehicle.create', entityType: 'vehicle', entityId: vehicle.id, after: vehicle, ...meta },
+        db,
+      )
+      return vehicle
+    })
+  }
+
+  async get(who: Principal, id: string) {
+    const vehicle = await this.vehicles.get(who.orgId, id)
+    if (!vehicle) throw notFound('vehicle')
+    return vehicle
+  }
+
+  async list(who: Principal, limit: number, cursor: string | undefined) {
+    return page(await this.vehicles.list(who.orgId, limit, decodeCursor(cursor)), limit)
+  }
+
+  async provisionDevice(who: Principal, vehicleId: string, kind: 'gps' | 'dashcam', meta: RequestMeta) {
+    await this.get(who, vehicleId)
+    const secret = generateSecret()
+    const device = await this.withTransaction(async (db) => {
+      const created = await this.devices.create(db, who.orgId, vehicleId, kind, hashSecret(secret))
+      await this.audit.record(
+        { orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action: 'device.provision', entityType: 'device', entityId: created.id, after: created, ...meta },
+        db,
+      )
+      return created
+    })
+    return { ...device, secret, topic: `devices/${device.id}/telemetry` }
+  }
+
+  async position(who: Principal, vehicleId: string) {
+    await this.get(who, vehicleId)
+    const position = await this.vehicles.latestPosition(who.orgId, vehicleId)
+    if (!position) throw new AppError('position_not_found', 'this vehicle has not reported a position yet')
+    return position
+  }
+
+  async track(who: Principal, vehicleId: string, query: { from?: string; to?: string; limit?: number }) {
+    if (!this.tracks) throw new AppError('analytics_unavailable', 'this API node has no ClickHouse; ask a node that runs the stream role, or set CLICKHOUSE_URL')
+    await this.get(who, vehicleId)
+    const to = query.to ? new Date(query.to) : new Date()
+    const from = query.from ? new Date(query.from) : new Date(to.getTime() - DAY_MS)
+    if (from > to) throw new AppError('validation_failed', 'from must not be after to', { errors: [{ path: 'querystring/from', message: 'after to' }] })
+    if (to.getTime() - from.getTime() > MAX_TRACK_RANGE_MS) {
+      throw new AppError('validation_failed', 'a track spans at most 31 days', { errors: [{ path: 'querystring/from', message: 'range too long' }] })
+    }
+    const limit = query.limit ?? 10_000
+    const items = await this.tracks.track(who.orgId, vehicleId, from, to, limit + 1)
+    const truncated = items.length > limit
+    return { vehicleId, from: from.toISOString(), to: to.toISOString(), items: truncated ? items.slice(0, limit) : items, truncated }
+  }
+}

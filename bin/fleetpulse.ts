@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+/**
+ * `fleetpulse [all | ingest | stream | api ...]`: starts the named roles in this
+ * process, configured by environment variables (see README). `npm start` runs
+ * `fleetpulse all` on the embedded defaults.
+ */
+import { ConfigError, loadConfig } from '../core/config.js'
+import { createLogger } from '../core/logger.js'
+import { ROLES, startPlatform, type RoleName } from './platform.js'
+
+const USAGE = `usage: fleetpulse <all | ${ROLES.join(' | ')}> [role ...]
+
+  all      ingest + stream + api in one process (what npm start runs)
+  ingest   MQTT broker (TCP and WebSocket): devices in, bus out
+  stream   processors: bus in, ClickHouse / Postgres / live topics out
+  api      REST API, Socket.IO /live, OpenAPI at /docs
+
+Configuration comes from environment variables; see the README.`
+
+function parseRoles(args: string[]): RoleName[] | undefined {
+  if (args.length === 0 || args.includes('-h') || args.includes('--help')) return undefined
+  const roles = new Set<RoleName>()
+  for (const arg of args) {
+    if (arg === 'all') ROLES.forEach((r) => roles.add(r))
+    else if ((ROLES as readonly string[]).includes(arg)) roles.add(arg as RoleName)
+    else throw new Error(`unknown role: ${arg}`)
+  }
+  return [...roles]
+}
+
+async function main(): Promise<void> {
+  let roles: RoleName[] | undefined
+  try {
+    roles = parseRoles(process.argv.slice(2))
+  } catch (err) {
+    console.error(`fleetpulse: ${(err as Error).message}\n\n${USAGE}`)
+    process.exit(2)
+  }
+  if (!roles) {
+    console.log(USAGE)
+    return
+  }
+
+  let config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`fleetpulse: ${err.message}`)
+      process.exit(2)
+    }
+    throw err
+  }
+
+  const logger = createLogger(config.logLevel)
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled promise rejection'))
+
+  const platform = await startPlatform(config, roles, { logger }).catch((err: unknown) => {
+    logger.fatal({ err }, 'start-up failed')
+    console.error(`fleetpulse: start-up failed: ${(err as Error).message}`)
+    process.exit(1)
+  })
+
+  const lines = [`fleetpulse is running (${roles.join(', ')}; data in ${config.dataDir})`]
+  if (platform.urls.api) lines.push(`  API        ${platform.urls.api}`, `  API docs   ${platform.urls.docs}`, `  Live       ${platform.urls.api}/live (Socket.IO)`)
+  if (platform.urls.mqtt) lines.push(`  MQTT       ${platform.urls.mqtt}`, `  MQTT/WS    ${platform.urls.mqttWs}`)
+  if (platform.bootstrap?.created) {
+    lines.push(`  Admin      ${platform.bootstrap.email}`)
+    if (platform.bootstrap.generatedPassword) {
+      lines.push(`  Password   ${platform.bootstrap.generatedPassword}   (generated; shown this once, keep it)`)
+    }
+  }
+  console.log(lines.join('\n'))
+
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting at once')
+      process.exit(1)
+    }
+    stopping = true
+    logger.info({ signal }, 'shutting down gracefully')
+    const timer = setTimeout(() => {
+      logger.error('graceful shutdown timed out')
+      process.exit(1)
+    }, config.shutdownTimeoutMs + 5000)
+    timer.unref()
+    platform.close().then(
+      () => {
+        logger.info('stopped')
+        process.exit(0)
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+}
+
+void main()

@@ -1,0 +1,163 @@
+/**
+ * The composition root: creates each outside resource once (bus, Postgres,
+ * ClickHouse, metrics registry), runs migrations, and starts the roles asked
+ * for on top of them. It owns the teardown order, so a graceful stop loses
+ * nothing: devices are cut off first, the bus is drained through the stream,
+ * then the API and the connectors close.
+ */
+import { readFile, writeFile, mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { startApi, type ApiServer } from '../api/server.js'
+import { bootstrapAdmin, type BootstrapResult } from '../api/bootstrap.js'
+import type { Bus } from '../core/bus/bus.js'
+import { MemoryBus } from '../core/bus/memory.bus.js'
+import { createClickHouse, type ClickHouse } from '../core/clickhouse.js'
+import type { Config } from '../core/config.js'
+import { createLogger, type Logger } from '../core/logger.js'
+import { createMetricsRegistry, registerBusMetrics, type Registry } from '../core/metrics.js'
+import { migrateClickHouse, migratePostgres } from '../core/migrate.js'
+import { createPostgres, type Postgres } from '../core/postgres.js'
+import { generateSecret } from '../core/secrets.js'
+import { DevicesRepository } from '../ingest/devices.repository.js'
+import { startIngest, type IngestServer } from '../ingest/server.js'
+import { startStream, type Stream } from '../stream/app.js'
+
+export const ROLES = ['ingest', 'stream', 'api'] as const
+export type RoleName = (typeof ROLES)[number]
+
+export interface Platform {
+  config: Config
+  logger: Logger
+  registry: Registry
+  bus: Bus
+  postgres: Postgres
+  clickhouse: ClickHouse | undefined
+  bootstrap: BootstrapResult | undefined
+  api: ApiServer | undefined
+  ingest: IngestServer | undefined
+  stream: Stream | undefined
+  urls: { api?: string; docs?: string; mqtt?: string; mqttWs?: string }
+  close(): Promise<void>
+}
+
+export interface PlatformOptions {
+  logger?: Logger
+  /** Tests pass 'memory://' for a throwaway PGlite. */
+  pgliteDir?: string
+}
+
+async function loadJwtSecret(config: Config): Promise<string> {
+  if (config.jwtSecret) return config.jwtSecret
+  // Embedded mode: generated once and kept, so tokens survive a restart.
+  const file = path.join(config.dataDir, 'jwt-secret')
+  try {
+    return (await readFile(file, 'utf8')).trim()
+  } catch {
+    const secret = generateSecret(48)
+    await mkdir(config.dataDir, { recursive: true })
+    await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }).catch(async () => undefined)
+    return (await readFile(file, 'utf8')).trim()
+  }
+}
+
+export async function startPlatform(config: Config, roles: RoleName[], options: PlatformOptions = {}): Promise<Platform> {
+  const logger = options.logger ?? createLogger(config.logLevel)
+  const registry = createMetricsRegistry()
+  const bus: Bus = new MemoryBus({ partitions: config.busPartitions, maxBacklog: config.busMaxBacklog, logger })
+  registerBusMetrics(registry, bus)
+  const has = (r: RoleName) => roles.includes(r)
+  const closers: Array<() => Promise<void>> = []
+  let closing: Promise<void> | undefined
+  const closeAll = () =>
+    (closing ??= (async () => {
+      for (const close of [...closers].reverse()) {
+        await close().catch((err: unknown) => logger.error({ err }, 'error during shutdown'))
+      }
+    })())
+
+  try {
+    const postgres = await createPostgres({
+      databaseUrl: config.databaseUrl,
+      pgliteDir: options.pgliteDir ?? path.join(config.dataDir, 'pglite'),
+      logger,
+    })
+    closers.push(() => postgres.close())
+    await migratePostgres(postgres, logger)
+
+    // Embedded chDB belongs to the process running the stream role, which also
+    // serves the API's analytics reads; a ClickHouse server can be shared.
+    let clickhouse: ClickHouse | undefined
+    if (has('stream') || (has('api') && config.clickhouseUrl)) {
+      clickhouse = await createClickHouse({
+        clickhouseUrl: config.clickhouseUrl,
+        database: config.clickhouseDatabase,
+        chdbDir: path.join(config.dataDir, 'chdb'),
+        logger,
+      })
+      closers.push(() => clickhouse!.close())
+      await migrateClickHouse(clickhouse, logger)
+    }
+    closers.push(() => bus.close())
+
+    const platform: Platform = {
+      config, logger, registry, bus, postgres, clickhouse,
+      bootstrap: undefined, api: undefined, ingest: undefined, stream: undefined, urls: {},
+      close: async () => {},
+    }
+
+    if (has('api')) {
+      platform.bootstrap = await bootstrapAdmin(postgres.pool, config.adminEmail, config.adminPassword)
+      platform.api = await startApi(
+        { host: config.host, port: config.port },
+        {
+          pool: postgres.pool,
+          clickhouse: clickhouse?.client,
+          bus,
+          logger,
+          registry,
+          jwtSecret: await loadJwtSecret(config),
+          accessTokenTtlS: config.accessTokenTtlS,
+          refreshTokenTtlS: config.refreshTokenTtlS,
+          readiness: {
+            postgres: () => postgres.ping(),
+            bus: () => bus.isReady(),
+            ...(clickhouse ? { clickhouse: () => clickhouse.ping() } : {}),
+          },
+        },
+      )
+      closers.push(() => platform.api!.close())
+      platform.urls.api = `http://${config.host}:${platform.api.port}`
+      platform.urls.docs = `${platform.urls.api}/docs`
+    }
+    if (has('stream')) {
+      platform.stream = await startStream({
+        bus, clickhouse: clickhouse!.client, pool: postgres.pool, logger, registry,
+        sinkBatchSize: config.sinkBatchSize, sinkFlushMs: config.sinkFlushMs,
+      })
+      closers.push(() => platform.stream!.close())
+      // Before the stream stops: let it commit everything ingest handed over.
+      closers.push(async () => {
+        const drained = await bus.drain(config.shutdownTimeoutMs)
+        if (!drained) logger.warn({ lag: bus.lag() }, 'shutdown: bus not fully drained before the timeout')
+      })
+    }
+    if (has('ingest')) {
+      // Last to start: devices are let in once the pipeline behind them runs.
+      platform.ingest = await startIngest(
+        { host: config.mqttHost, mqttPort: config.mqttPort, mqttWsPort: config.mqttWsPort },
+        {
+          bus, devices: new DevicesRepository(postgres.pool), logger, registry,
+          h3Resolution: config.h3Resolution, maxPayloadBytes: config.mqttMaxPayloadBytes,
+        },
+      )
+      closers.push(() => platform.ingest!.close())
+      platform.urls.mqtt = `mqtt://${config.mqttHost}:${platform.ingest.mqttPort}`
+      platform.urls.mqttWs = `ws://${config.mqttHost}:${platform.ingest.mqttWsPort}`
+    }
+    platform.close = closeAll
+    return platform
+  } catch (err) {
+    await closeAll()
+    throw err
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The message bus contract, modelled on Kafka so that the in-process bus and the
+ * kafkajs bus are interchangeable without touching callers:
+ * - named topics split into partitions; a message's key picks its partition, so
+ *   messages with one key keep their order;
+ * - consumer groups share a topic's partitions; each group has its own offsets;
+ * - a handler receives a batch from one partition, and the batch's offsets are
+ *   committed only after the handler resolved; a rejected handler gets the same
+ *   messages again (at-least-once), so sinks must be idempotent.
+ */
+
+export interface BusMessage {
+  key: string
+  value: Buffer
+  headers?: Record<string, string>
+}
+
+export interface ConsumedMessage extends BusMessage {
+  partition: number
+  offset: number
+  /** Publish time, epoch ms. */
+  timestamp: number
+}
+
+export interface ConsumedBatch {
+  topic: string
+  partition: number
+  messages: ConsumedMessage[]
+}
+
+export interface SubscribeOptions {
+  topic: string
+  groupId: string
+  /** A group with no committed offset starts at the oldest retained message (true) or at the end (false). */
+  fromBeginning?: boolean
+  /** Most messages handed to one handler call. */
+  maxBatchSize?: number
+  /**
+   * How long to wait for a batch to fill before handing over what is there
+   * (0 = hand over at once). Lets a sink write big batches "by size or at most
+   * every N ms" without holding uncommitted state of its own.
+   */
+  maxWaitMs?: number
+}
+
+export type BatchHandler = (batch: ConsumedBatch) => Promise<void>
+
+export interface Subscription {
+  /** Stops fetching, waits for the handler in flight, and leaves the group. */
+  close(): Promise<void>
+}
+
+export interface BusLag {
+  topic: string
+  groupId: string
+  /** Messages published but not yet committed by the group, over all partitions. */
+  lag: number
+}
+
+export interface Bus {
+  readonly kind: 'memory' | 'kafka'
+  /** Creates topics if they do not exist. */
+  ensureTopics(topics: string[]): Promise<void>
+  /**
+   * Resolves once the bus has accepted every message (for Kafka: acknowledged by
+   * all in-sync replicas). Messages of one call with one key keep their order.
+   */
+  publish(topic: string, messages: BusMessage[]): Promise<void>
+  subscribe(options: SubscribeOptions, handler: BatchHandler): Promise<Subscription>
+  /** Consumer lag for every group with a member in this process. */
+  lag(): BusLag[]
+  /** True while the bus can accept publishes. */
+  isReady(): boolean
+  /**
+   * Waits until every subscribed group has committed everything published so
+   * far (bounded by timeoutMs). Used by graceful shutdown to flush the pipeline.
+   */
+  drain(timeoutMs: number): Promise<boolean>
+  close(): Promise<void>
+}
+
+/** Kafka's default partitioner is murmur2; any stable hash keeps per-key order. */
+export function partitionForKey(key: string, partitions: number): number {
+  // FNV-1a, 32 bit.
+  let hash = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return (hash >>> 0) % partitions
+}

@@ -1,0 +1,169 @@
+/**
+ * The one module that reads `process.env`. Every setting is declared here with
+ * its type, bounds and default; `loadConfig` validates the whole environment at
+ * start-up and stops with a message naming each bad variable.
+ */
+import path from 'node:path'
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+interface IntSpec { min: number; max: number; default: number }
+
+const INT_VARS = {
+  PORT: { min: 0, max: 65535, default: 3000 },
+  MQTT_PORT: { min: 0, max: 65535, default: 1883 },
+  MQTT_WS_PORT: { min: 0, max: 65535, default: 8083 },
+  H3_RESOLUTION: { min: 0, max: 15, default: 9 },
+  BUS_PARTITIONS: { min: 1, max: 1024, default: 8 },
+  BUS_MAX_BACKLOG: { min: 1000, max: 10_000_000, default: 200_000 },
+  SINK_BATCH_SIZE: { min: 1, max: 1_000_000, default: 5000 },
+  SINK_FLUSH_MS: { min: 10, max: 60_000, default: 1000 },
+  MQTT_MAX_PAYLOAD_BYTES: { min: 1024, max: 16 * 1024 * 1024, default: 256 * 1024 },
+  ACCESS_TOKEN_TTL_S: { min: 30, max: 86_400, default: 900 },
+  REFRESH_TOKEN_TTL_S: { min: 60, max: 90 * 86_400, default: 30 * 86_400 },
+  SHUTDOWN_TIMEOUT_MS: { min: 100, max: 600_000, default: 15_000 },
+} as const satisfies Record<string, IntSpec>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export interface Config {
+  host: string
+  port: number
+  mqttHost: string
+  mqttPort: number
+  mqttWsPort: number
+  mqttMaxPayloadBytes: number
+  dataDir: string
+  /** PostgreSQL server URL; undefined = embedded PGlite under dataDir. */
+  databaseUrl: string | undefined
+  /** ClickHouse server URL; undefined = embedded chDB under dataDir. */
+  clickhouseUrl: string | undefined
+  clickhouseDatabase: string
+  h3Resolution: number
+  busPartitions: number
+  /** In-process bus: uncommitted messages per partition before publishers wait. */
+  busMaxBacklog: number
+  sinkBatchSize: number
+  sinkFlushMs: number
+  logLevel: LogLevel
+  adminEmail: string
+  adminPassword: string | undefined
+  /** HMAC secret for access tokens; undefined = generated once and kept under dataDir. */
+  jwtSecret: string | undefined
+  accessTokenTtlS: number
+  refreshTokenTtlS: number
+  shutdownTimeoutMs: number
+}
+
+function parseIntVar(env: Env, name: keyof typeof INT_VARS, problems: string[]): number {
+  const spec: IntSpec = INT_VARS[name]
+  const raw = env[name]
+  if (raw === undefined || raw === '') return spec.default
+  if (!/^-?\d+$/.test(raw.trim())) {
+    problems.push(`${name}=${JSON.stringify(raw)} is not an integer`)
+    return spec.default
+  }
+  const n = Number(raw)
+  if (n < spec.min || n > spec.max) {
+    problems.push(`${name}=${raw} is out of range (${spec.min}..${spec.max})`)
+    return spec.default
+  }
+  return n
+}
+
+function parseUrlVar(env: Env, name: string, protocols: string[], problems: string[]): string | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return undefined
+  try {
+    const url = new URL(raw)
+    if (!protocols.includes(url.protocol)) {
+      problems.push(`${name} must use ${protocols.join(' or ')} (got ${url.protocol})`)
+    }
+  } catch {
+    problems.push(`${name} is not a valid URL`)
+  }
+  return raw
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const raw = env[name]
+  return raw === undefined || raw === '' ? undefined : raw
+}
+
+/** Validates the environment into a typed Config; throws ConfigError naming every bad variable. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = []
+
+  const logLevel = (optional(env, 'LOG_LEVEL') ?? 'info') as LogLevel
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
+
+  const adminEmail = optional(env, 'FLEETPULSE_ADMIN_EMAIL') ?? 'admin@fleetpulse.local'
+  if (!/^[^\s@]+@[^\s@]+$/.test(adminEmail) || adminEmail.length > 254) {
+    problems.push('FLEETPULSE_ADMIN_EMAIL is not an email address')
+  }
+  const adminPassword = optional(env, 'FLEETPULSE_ADMIN_PASSWORD')
+  if (adminPassword !== undefined && (adminPassword.length < 8 || adminPassword.length > 256)) {
+    problems.push('FLEETPULSE_ADMIN_PASSWORD must be 8 to 256 characters')
+  }
+  const jwtSecret = optional(env, 'JWT_SECRET')
+  if (jwtSecret !== undefined && jwtSecret.length < 32) {
+    problems.push('JWT_SECRET must be at least 32 characters')
+  }
+  const clickhouseDatabase = optional(env, 'CLICKHOUSE_DATABASE') ?? 'fleetpulse'
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(clickhouseDatabase)) {
+    problems.push('CLICKHOUSE_DATABASE must be a plain identifier')
+  }
+  if (optional(env, 'KAFKA_BROKERS') !== undefined) {
+    problems.push('KAFKA_BROKERS is set, but this build has only the in-process bus; unset it')
+  }
+
+  const config: Config = {
+    host: optional(env, 'HOST') ?? '127.0.0.1',
+    port: parseIntVar(env, 'PORT', problems),
+    mqttHost: optional(env, 'MQTT_HOST') ?? optional(env, 'HOST') ?? '127.0.0.1',
+    mqttPort: parseIntVar(env, 'MQTT_PORT', problems),
+    mqttWsPort: parseIntVar(env, 'MQTT_WS_PORT', problems),
+    mqttMaxPayloadBytes: parseIntVar(env, 'MQTT_MAX_PAYLOAD_BYTES', problems),
+    dataDir: path.resolve(optional(env, 'DATA_DIR') ?? './data'),
+    databaseUrl: parseUrlVar(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], problems),
+    clickhouseUrl: parseUrlVar(env, 'CLICKHOUSE_URL', ['http:', 'https:'], problems),
+    clickhouseDatabase,
+    h3Resolution: parseIntVar(env, 'H3_RESOLUTION', problems),
+    busPartitions: parseIntVar(env, 'BUS_PARTITIONS', problems),
+    busMaxBacklog: parseIntVar(env, 'BUS_MAX_BACKLOG', problems),
+    sinkBatchSize: parseIntVar(env, 'SINK_BATCH_SIZE', problems),
+    sinkFlushMs: parseIntVar(env, 'SINK_FLUSH_MS', problems),
+    logLevel,
+    adminEmail: adminEmail.toLowerCase(),
+    adminPassword,
+    jwtSecret,
+    accessTokenTtlS: parseIntVar(env, 'ACCESS_TOKEN_TTL_S', problems),
+    refreshTokenTtlS: parseIntVar(env, 'REFRESH_TOKEN_TTL_S', problems),
+    shutdownTimeoutMs: parseIntVar(env, 'SHUTDOWN_TIMEOUT_MS', problems),
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
+/** The documented variables, for the README table and `fleetpulse --help`. */
+export const CONFIG_VARIABLES = [
+  ...Object.entries(INT_VARS).map(([name, spec]) => ({ name, default: String(spec.default) })),
+  { name: 'HOST', default: '127.0.0.1' },
+  { name: 'MQTT_HOST', default: '$HOST' },
+  { name: 'DATA_DIR', default: './data' },
+  { name: 'DATABASE_URL', default: '(embedded PGlite)' },
+  { name: 'CLICKHOUSE_URL', default: '(embedded chDB)' },
+  { name: 'CLICKHOUSE_DATABASE', default: 'fleetpulse' },
+  { name: 'LOG_LEVEL', default: 'info' },
+  { name: 'FLEETPULSE_ADMIN_EMAIL', default: 'admin@fleetpulse.local' },
+  { name: 'FLEETPULSE_ADMIN_PASSWORD', default: '(generated, printed once)' },
+  { name: 'JWT_SECRET', default: '(generated under DATA_DIR)' },
+]

@@ -1,0 +1,35 @@
+import { Counter, Gauge, type Registry } from 'prom-client'
+
+export function createIngestMetrics(registry: Registry) {
+  return {
+    connections: new Counter({
+      name: 'fleetpulse_ingest_connections_total',
+      help: 'MQTT CONNECT attempts by result',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    connected: new Gauge({
+      name: 'fleetpulse_ingest_connected_devices',
+      help: 'Devices connected to this ingest process',
+      registers: [registry],
+    }),
+    messages: new Counter({
+      name: 'fleetpulse_ingest_messages_total',
+      help: 'MQTT PUBLISH packets received, by result',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    fixesPublished: new Counter({
+      name: 'fleetpulse_ingest_fixes_published_total',
+      help: 'Valid fixes handed to the bus (telemetry.positions.v1)',
+      registers: [registry],
+    }),
+    fixesInvalid: new Counter({
+      name: 'fleetpulse_ingest_invalid_total',
+      help: 'Rejected telemetry sent to telemetry.dlq.v1, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+  }
+}
+export type IngestMetrics = ReturnType<typeof createIngestMetrics>

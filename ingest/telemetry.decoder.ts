@@ -1,0 +1,120 @@
+/**
+ * Turns one MQTT telemetry payload into enriched positions and DLQ records.
+ * Each fix of a batch stands alone: one bad fix is rejected with its index,
+ * the good ones around it go on.
+ */
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { latLngToCell } from 'h3-js'
+import { isIsoDateTime } from '../schemas/formats.js'
+import { FixV1, MAX_CLOCK_SKEW_MS, MAX_FIXES_PER_MESSAGE, MIN_FIX_TS } from '../schemas/telemetry.v1.js'
+import type { DlqReason, DlqRecordV1, PositionV1 } from '../schemas/topics.v1.js'
+
+const checkFix = TypeCompiler.Compile(FixV1)
+const MAX_DLQ_PAYLOAD = 4096
+
+export interface DeviceIdentity {
+  deviceId: string
+  orgId: string
+  vehicleId: string
+}
+
+export interface Decoded {
+  positions: PositionV1[]
+  rejects: DlqRecordV1[]
+}
+
+export interface DecodeContext {
+  device: DeviceIdentity
+  mqttTopic: string
+  h3Resolution: number
+  maxPayloadBytes: number
+  now: number
+}
+
+function reject(ctx: DecodeContext, reason: DlqReason, detail: string, raw: string, index?: number): DlqRecordV1 {
+  const truncated = raw.length > MAX_DLQ_PAYLOAD
+  return {
+    reason,
+    detail,
+    deviceId: ctx.device.deviceId,
+    orgId: ctx.device.orgId,
+    vehicleId: ctx.device.vehicleId,
+    mqttTopic: ctx.mqttTopic,
+    ...(index === undefined ? {} : { index }),
+    receivedAt: ctx.now,
+    payload: truncated ? raw.slice(0, MAX_DLQ_PAYLOAD) : raw,
+    truncated,
+  }
+}
+
+function describeSchemaError(value: unknown): string {
+  const first = checkFix.Errors(value).First()
+  if (!first) return 'invalid fix'
+  const field = first.path === '' ? 'fix' : first.path.slice(1)
+  return `${field}: ${first.message}`
+}
+
+export function decodeTelemetry(payload: Buffer, ctx: DecodeContext): Decoded {
+  const out: Decoded = { positions: [], rejects: [] }
+  if (payload.length > ctx.maxPayloadBytes) {
+    out.rejects.push(reject(ctx, 'payload_too_large', `payload is ${payload.length} bytes, limit ${ctx.maxPayloadBytes}`, payload.toString('utf8', 0, MAX_DLQ_PAYLOAD)))
+    return out
+  }
+  const text = payload.toString('utf8')
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch (err) {
+    out.rejects.push(reject(ctx, 'payload_not_json', (err as Error).message, text))
+    return out
+  }
+  const batch = Array.isArray(body)
+  const fixes: unknown[] = batch ? (body as unknown[]) : [body]
+  if (batch && fixes.length === 0) {
+    out.rejects.push(reject(ctx, 'empty_batch', 'a batch must hold at least one fix', text))
+    return out
+  }
+  if (fixes.length > MAX_FIXES_PER_MESSAGE) {
+    out.rejects.push(reject(ctx, 'too_many_fixes', `a batch holds at most ${MAX_FIXES_PER_MESSAGE} fixes, got ${fixes.length}`, text))
+    return out
+  }
+  fixes.forEach((fix, i) => {
+    const index = batch ? i : undefined
+    if (!checkFix.Check(fix)) {
+      out.rejects.push(reject(ctx, 'schema_invalid', describeSchemaError(fix), JSON.stringify(fix) ?? String(fix), index))
+      return
+    }
+    let ts: number
+    if (typeof fix.ts === 'string') {
+      if (!isIsoDateTime(fix.ts)) {
+        out.rejects.push(reject(ctx, 'schema_invalid', 'ts: must be epoch milliseconds or an ISO-8601 date-time', JSON.stringify(fix), index))
+        return
+      }
+      ts = Date.parse(fix.ts)
+    } else {
+      ts = fix.ts
+    }
+    if (ts < MIN_FIX_TS || ts > ctx.now + MAX_CLOCK_SKEW_MS) {
+      out.rejects.push(reject(ctx, 'ts_out_of_range', `ts ${new Date(ts).toISOString()} is before 2000 or more than 24 h ahead of the server clock`, JSON.stringify(fix), index))
+      return
+    }
+    out.positions.push({
+      orgId: ctx.device.orgId,
+      vehicleId: ctx.device.vehicleId,
+      deviceId: ctx.device.deviceId,
+      ts,
+      receivedAt: ctx.now,
+      lat: fix.lat,
+      lon: fix.lon,
+      ...(fix.speed === undefined ? {} : { speed: fix.speed }),
+      ...(fix.heading === undefined ? {} : { heading: fix.heading % 360 }),
+      ...(fix.alt === undefined ? {} : { alt: fix.alt }),
+      ...(fix.accuracy === undefined ? {} : { accuracy: fix.accuracy }),
+      ...(fix.odometer === undefined ? {} : { odometer: fix.odometer }),
+      ...(fix.ignition === undefined ? {} : { ignition: fix.ignition }),
+      ...(fix.seq === undefined ? {} : { seq: fix.seq }),
+      h3: latLngToCell(fix.lat, fix.lon, ctx.h3Resolution),
+    })
+  })
+  return out
+}

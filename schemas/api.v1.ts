@@ -1,0 +1,124 @@
+/**
+ * The REST contract: request and response schemas that drive validation, the
+ * static types, response serialization and the OpenAPI document. Every object a
+ * client writes is strict (additionalProperties: false) and bounded.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+export const Uuid = Type.String({ format: 'uuid', minLength: 36, maxLength: 36 })
+export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false })
+export const DateTime = Type.String({ format: 'date-time' })
+
+export const Problem = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String(),
+    detail: Type.String(),
+    instance: Type.String(),
+    requestId: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) }))),
+  },
+  { description: 'RFC 9457 problem details' },
+)
+
+export const Page = <T extends TSchema>(item: T) =>
+  Type.Object({ items: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) })
+
+export const PageQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+)
+
+// --- auth
+export const LoginBody = Type.Object(
+  {
+    email: Type.String({ format: 'email', maxLength: 254 }),
+    password: Type.String({ minLength: 1, maxLength: 256 }),
+  },
+  { additionalProperties: false },
+)
+export const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 20, maxLength: 200 }) }, { additionalProperties: false })
+export const TokenPair = Type.Object({
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'access token lifetime, seconds' }),
+})
+
+// --- vehicles
+export const CreateVehicleBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    plate: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+    vin: Type.Optional(Type.String({ pattern: '^[A-HJ-NPR-Z0-9]{17}$', description: 'ISO 3779 VIN' })),
+  },
+  { additionalProperties: false },
+)
+export type CreateVehicleBody = Static<typeof CreateVehicleBody>
+
+export const Vehicle = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  plate: Type.Union([Type.String(), Type.Null()]),
+  vin: Type.Union([Type.String(), Type.Null()]),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+})
+export type Vehicle = Static<typeof Vehicle>
+
+// --- devices
+export const DeviceKind = Type.Union([Type.Literal('gps'), Type.Literal('dashcam')])
+export const ProvisionDeviceBody = Type.Object({ kind: DeviceKind }, { additionalProperties: false })
+export const ProvisionedDevice = Type.Object({
+  id: Uuid,
+  vehicleId: Uuid,
+  kind: DeviceKind,
+  secret: Type.String({ description: 'MQTT password; shown only in this response' }),
+  topic: Type.String({ description: 'MQTT topic to publish telemetry to' }),
+  createdAt: DateTime,
+})
+
+// --- telemetry
+export const Position = Type.Object({
+  vehicleId: Uuid,
+  ts: DateTime,
+  lat: Type.Number(),
+  lon: Type.Number(),
+  speed: Type.Union([Type.Number(), Type.Null()]),
+  heading: Type.Union([Type.Number(), Type.Null()]),
+  alt: Type.Union([Type.Number(), Type.Null()]),
+  accuracy: Type.Union([Type.Number(), Type.Null()]),
+  odometer: Type.Union([Type.Number(), Type.Null()]),
+  ignition: Type.Union([Type.Boolean(), Type.Null()]),
+  h3: Type.String(),
+  receivedAt: DateTime,
+})
+export type Position = Static<typeof Position>
+
+export const TrackQuery = Type.Object(
+  {
+    from: Type.Optional(DateTime),
+    to: Type.Optional(DateTime),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50_000, default: 10_000 })),
+  },
+  { additionalProperties: false },
+)
+export const TrackPoint = Type.Object({
+  ts: DateTime,
+  lat: Type.Number(),
+  lon: Type.Number(),
+  speed: Type.Union([Type.Number(), Type.Null()]),
+  heading: Type.Union([Type.Number(), Type.Null()]),
+  alt: Type.Union([Type.Number(), Type.Null()]),
+  odometer: Type.Union([Type.Number(), Type.Null()]),
+  ignition: Type.Union([Type.Boolean(), Type.Null()]),
+  seq: Type.Union([Type.Integer(), Type.Null()]),
+  h3: Type.String(),
+})
+export type TrackPoint = Static<typeof TrackPoint>
+export const Track = Type.Object({ vehicleId: Uuid, from: DateTime, to: DateTime, items: Type.Array(TrackPoint), truncated: Type.Boolean() })

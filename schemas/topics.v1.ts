@@ -1,0 +1,85 @@
+/**
+ * What crosses a process boundary on the bus: topic names and payloads, each
+ * versioned. Keys: every telemetry and live message is keyed by vehicle id, so
+ * one vehicle's messages keep their order.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+
+export const TOPICS = {
+  positions: 'telemetry.positions.v1',
+  dlq: 'telemetry.dlq.v1',
+  livePositions: 'live.positions.v1',
+} as const
+
+const Uuid = Type.String({ format: 'uuid', minLength: 36, maxLength: 36 })
+
+/** An accepted fix, enriched by ingest with identity from the device registry. */
+export const PositionV1 = Type.Object(
+  {
+    orgId: Uuid,
+    vehicleId: Uuid,
+    deviceId: Uuid,
+    ts: Type.Integer({ description: 'fix time, epoch ms' }),
+    receivedAt: Type.Integer({ description: 'ingest time, epoch ms' }),
+    lat: Type.Number(),
+    lon: Type.Number(),
+    speed: Type.Optional(Type.Number()),
+    heading: Type.Optional(Type.Number()),
+    alt: Type.Optional(Type.Number()),
+    accuracy: Type.Optional(Type.Number()),
+    odometer: Type.Optional(Type.Number()),
+    ignition: Type.Optional(Type.Boolean()),
+    seq: Type.Optional(Type.Integer()),
+    h3: Type.String({ description: 'H3 cell index (hex) at the configured resolution' }),
+  },
+  { additionalProperties: false },
+)
+export type PositionV1 = Static<typeof PositionV1>
+
+export const DLQ_REASONS = [
+  'payload_not_json',
+  'payload_too_large',
+  'schema_invalid',
+  'ts_out_of_range',
+  'too_many_fixes',
+  'empty_batch',
+  /** `devices/<id>/events` is reserved: kept in the DLQ until a processor reads it. */
+  'unsupported_topic',
+] as const
+
+/** A rejected telemetry message (or one rejected fix of a batch). */
+export const DlqRecordV1 = Type.Object(
+  {
+    reason: Type.Union(DLQ_REASONS.map((r) => Type.Literal(r))),
+    detail: Type.String(),
+    deviceId: Type.String(),
+    orgId: Type.Optional(Type.String()),
+    vehicleId: Type.Optional(Type.String()),
+    mqttTopic: Type.String(),
+    /** Index of the fix within a batch, when one fix of a batch was rejected. */
+    index: Type.Optional(Type.Integer()),
+    receivedAt: Type.Integer(),
+    /** The offending payload (or fix), UTF-8, truncated to 4 KiB. */
+    payload: Type.String(),
+    truncated: Type.Boolean(),
+  },
+  { additionalProperties: false },
+)
+export type DlqRecordV1 = Static<typeof DlqRecordV1>
+export type DlqReason = (typeof DLQ_REASONS)[number]
+
+/** What a dispatcher's browser receives for a vehicle's new latest position. */
+export const LivePositionV1 = Type.Object(
+  {
+    orgId: Uuid,
+    vehicleId: Uuid,
+    ts: Type.Integer(),
+    lat: Type.Number(),
+    lon: Type.Number(),
+    speed: Type.Union([Type.Number(), Type.Null()]),
+    heading: Type.Union([Type.Number(), Type.Null()]),
+    h3: Type.String(),
+  },
+  { additionalProperties: false },
+)
+export type LivePositionV1 = Static<typeof LivePositionV1>

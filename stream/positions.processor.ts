@@ -1,0 +1,115 @@
+/**
+ * Two consumer groups on telemetry.positions.v1, each with its own offsets:
+ * - `stream-positions-sink` writes facts to ClickHouse and the latest position
+ *   to Postgres in big batches (by size, or at most every SINK_FLUSH_MS), and
+ *   commits only after both writes succeeded;
+ * - `stream-positions-live` publishes each vehicle's newer position to
+ *   live.positions.v1 at once, so live latency does not wait for the sink batch.
+ */
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { Counter, type Registry } from 'prom-client'
+import type { Logger } from 'pino'
+import type { Bus, ConsumedBatch, Subscription } from '../core/bus/bus.js'
+import { LivePositionV1, PositionV1, TOPICS } from '../schemas/topics.v1.js'
+import '../schemas/formats.js'
+import type { PositionsRepository } from './positions.repository.js'
+
+const checkPosition = TypeCompiler.Compile(PositionV1)
+
+export const SINK_GROUP = 'stream-positions-sink'
+export const LIVE_GROUP = 'stream-positions-live'
+
+export interface PositionsProcessorDeps {
+  bus: Bus
+  repository: PositionsRepository
+  logger: Logger
+  registry: Registry
+  batchSize: number
+  flushMs: number
+}
+
+function createMetrics(registry: Registry) {
+  return {
+    written: new Counter({ name: 'fleetpulse_stream_positions_written_total', help: 'Fixes written to ClickHouse', registers: [registry] }),
+    writeFailures: new Counter({ name: 'fleetpulse_stream_write_failures_total', help: 'Failed sink batches (redelivered)', registers: [registry] }),
+    malformed: new Counter({ name: 'fleetpulse_stream_malformed_total', help: 'Bus messages that do not match their topic schema (skipped)', registers: [registry] }),
+    livePublished: new Counter({ name: 'fleetpulse_stream_live_published_total', help: 'Position updates published to live.positions.v1', registers: [registry] }),
+  }
+}
+
+/** Newest fix per vehicle in a list. */
+export function newestPerVehicle(positions: PositionV1[]): PositionV1[] {
+  const newest = new Map<string, PositionV1>()
+  for (const p of positions) {
+    const seen = newest.get(p.vehicleId)
+    if (!seen || p.ts > seen.ts) newest.set(p.vehicleId, p)
+  }
+  return [...newest.values()]
+}
+
+export async function startPositionsProcessor(deps: PositionsProcessorDeps): Promise<Subscription[]> {
+  const { bus, repository } = deps
+  const log = deps.logger.child({ component: 'positions-processor' })
+  const metrics = createMetrics(deps.registry)
+  await bus.ensureTopics([TOPICS.positions, TOPICS.livePositions])
+
+  const decode = (batch: ConsumedBatch): PositionV1[] => {
+    const out: PositionV1[] = []
+    for (const m of batch.messages) {
+      let value: unknown
+      try {
+        value = JSON.parse(m.value.toString('utf8'))
+      } catch {
+        value = undefined
+      }
+      if (checkPosition.Check(value)) out.push(value)
+      else {
+        // Ingest validated it: a mismatch here is a producer bug, never device input.
+        metrics.malformed.inc()
+        log.error({ partition: m.partition, offset: m.offset }, 'malformed message on telemetry.positions.v1; skipped')
+      }
+    }
+    return out
+  }
+
+  const sink = await bus.subscribe(
+    { topic: TOPICS.positions, groupId: SINK_GROUP, fromBeginning: true, maxBatchSize: deps.batchSize, maxWaitMs: deps.flushMs },
+    async (batch) => {
+      const positions = decode(batch)
+      if (positions.length === 0) return
+      const first = batch.messages[0]!.offset
+      const last = batch.messages[batch.messages.length - 1]!.offset
+      try {
+        await repository.insertFacts(positions, `${batch.topic}:${batch.partition}:${first}-${last}`)
+        await repository.upsertLatest(newestPerVehicle(positions))
+      } catch (err) {
+        metrics.writeFailures.inc()
+        throw err
+      }
+      metrics.written.inc(positions.length)
+    },
+  )
+
+  // Newest ts published per vehicle, so a late fix never moves a live map back.
+  const liveTs = new Map<string, number>()
+  const live = await bus.subscribe(
+    { topic: TOPICS.positions, groupId: LIVE_GROUP, fromBeginning: false, maxBatchSize: 1000, maxWaitMs: 0 },
+    async (batch) => {
+      const updates = newestPerVehicle(decode(batch)).filter((p) => p.ts > (liveTs.get(p.vehicleId) ?? -Infinity))
+      if (updates.length === 0) return
+      await bus.publish(
+        TOPICS.livePositions,
+        updates.map((p) => {
+          const msg: LivePositionV1 = {
+            orgId: p.orgId, vehicleId: p.vehicleId, ts: p.ts, lat: p.lat, lon: p.lon,
+            speed: p.speed ?? null, heading: p.heading ?? null, h3: p.h3,
+          }
+          return { key: p.vehicleId, value: Buffer.from(JSON.stringify(msg)) }
+        }),
+      )
+      for (const p of updates) liveTs.set(p.vehicleId, p.ts)
+      metrics.livePublished.inc(updates.length)
+    },
+  )
+  return [sink, live]
+}

@@ -1,0 +1,124 @@
+/**
+ * The walking skeleton end to end on real sockets: REST provisioning, MQTT.js
+ * publishing at QoS 1 to Aedes, the bus, the stream into chDB and Postgres,
+ * and Socket.IO clients of two organizations.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Socket } from 'socket.io-client'
+import {
+  api, clickhouseRows, connectDevice, connectLive, createOrganization, login, provisionVehicle, startTestPlatform, waitFor,
+  type ProvisionedVehicle, type TestPlatform,
+} from './helpers/platform.js'
+
+let platform: TestPlatform
+let token: string
+let vehicle: ProvisionedVehicle
+let otherToken: string
+
+beforeAll(async () => {
+  platform = await startTestPlatform()
+  token = await login(platform.apiUrl)
+  vehicle = await provisionVehicle(platform.apiUrl, token, 'Van 7')
+  await createOrganization(platform, 'Other fleet', 'other@test.local', 'other-password-1')
+  otherToken = await login(platform.apiUrl, 'other@test.local', 'other-password-1')
+})
+afterAll(async () => {
+  await platform?.close()
+})
+
+function onceConnected(socket: Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve())
+    socket.once('connect_error', reject)
+  })
+}
+
+describe('a fix from an MQTT device', () => {
+  it('reaches ClickHouse, /position, /track and the live feed of its organization only', async () => {
+    const mine = connectLive(platform.apiUrl, token)
+    const theirs = connectLive(platform.apiUrl, otherToken)
+    await Promise.all([onceConnected(mine), onceConnected(theirs)])
+    const minePositions: any[] = []
+    const theirPositions: any[] = []
+    mine.on('position', (p) => minePositions.push(p))
+    theirs.on('position', (p) => theirPositions.push(p))
+
+    const device = await connectDevice(platform.mqttUrl, vehicle)
+    const t0 = Date.now() - 10_000
+    const fixes = [0, 1, 2].map((i) => ({ ts: t0 + i * 1000, lat: 52.5 + i * 0.001, lon: 13.4, speed: 30 + i, heading: 90, seq: i }))
+    for (const fix of fixes) await device.publishAsync(vehicle.topic, JSON.stringify(fix), { qos: 1 })
+    await device.endAsync()
+
+    const rows = await waitFor(async () => {
+      const r = await clickhouseRows<{ seq: number; lat: number }>(
+        platform, 'SELECT seq, lat FROM positions WHERE vehicle_id = {v:UUID} ORDER BY ts', { v: vehicle.vehicleId })
+      return r.length === 3 ? r : undefined
+    }, { what: 'three rows in ClickHouse' })
+    expect(rows.map((r) => Number(r.seq))).toEqual([0, 1, 2])
+
+    const position = await waitFor(async () => {
+      const res = await api(platform.apiUrl, 'GET', `/api/v1/vehicles/${vehicle.vehicleId}/position`, { token })
+      return res.status === 200 && res.body.ts === new Date(fixes[2]!.ts).toISOString() ? res.body : undefined
+    }, { what: 'latest position' })
+    expect(position).toMatchObject({ vehicleId: vehicle.vehicleId, lat: 52.502, lon: 13.4, speed: 32, heading: 90 })
+    expect(position.h3).toMatch(/^[0-9a-f]{15}$/)
+
+    const track = await api(platform.apiUrl, 'GET', `/api/v1/vehicles/${vehicle.vehicleId}/track?from=${new Date(t0 - 1000).toISOString()}`, { token })
+    expect(track.status).toBe(200)
+    expect(track.body.items.map((p: any) => p.seq)).toEqual([0, 1, 2])
+    expect(track.body.items[0]).toMatchObject({ ts: new Date(t0).toISOString(), lat: 52.5, lon: 13.4, h3: position.h3.length ? expect.any(String) : '' })
+
+    await waitFor(() => minePositions.length >= 1 || undefined, { what: 'a live position' })
+    expect(minePositions.at(-1)).toMatchObject({ vehicleId: vehicle.vehicleId, lat: expect.any(Number), lon: 13.4 })
+    expect(Object.keys(minePositions[0]).sort()).toEqual(['heading', 'lat', 'lon', 'speed', 'ts', 'vehicleId'])
+    // Give the other organization's socket the same time to (wrongly) receive something.
+    await new Promise((r) => setTimeout(r, 300))
+    expect(theirPositions).toEqual([])
+    mine.close()
+    theirs.close()
+  })
+
+  it('keeps the newest fix as the latest position when an older one arrives late', async () => {
+    const v = await provisionVehicle(platform.apiUrl, token, 'Late van')
+    const device = await connectDevice(platform.mqttUrl, v)
+    const now = Date.now()
+    await device.publishAsync(v.topic, JSON.stringify({ ts: now, lat: 10, lon: 10 }), { qos: 1 })
+    await waitFor(async () => (await api(platform.apiUrl, 'GET', `/api/v1/vehicles/${v.vehicleId}/position`, { token })).status === 200 || undefined)
+    await device.publishAsync(v.topic, JSON.stringify({ ts: now - 60_000, lat: 11, lon: 11 }), { qos: 1 })
+    await device.endAsync()
+    await waitFor(async () => {
+      const r = await clickhouseRows(platform, 'SELECT 1 FROM positions WHERE vehicle_id = {v:UUID}', { v: v.vehicleId })
+      return r.length === 2 || undefined
+    }, { what: 'both fixes stored' })
+    const res = await api(platform.apiUrl, 'GET', `/api/v1/vehicles/${v.vehicleId}/position`, { token })
+    expect(res.body).toMatchObject({ lat: 10, lon: 10, ts: new Date(now).toISOString() })
+  })
+
+  it('stores every fix of a buffered batch upload', async () => {
+    const v = await provisionVehicle(platform.apiUrl, token, 'Batch van')
+    const device = await connectDevice(platform.mqttUrl, v)
+    const t0 = Date.now() - 3_600_000
+    const batch = Array.from({ length: 500 }, (_, i) => ({ ts: new Date(t0 + i * 1000).toISOString(), lat: 48 + i / 10_000, lon: 2.35, seq: i }))
+    await device.publishAsync(v.topic, JSON.stringify(batch), { qos: 1 })
+    await device.endAsync()
+    const [row] = await waitFor(async () => {
+      const r = await clickhouseRows<{ n: string; seqs: string }>(platform,
+        'SELECT count() AS n, uniqExact(seq) AS seqs FROM positions FINAL WHERE vehicle_id = {v:UUID}', { v: v.vehicleId })
+      return Number(r[0]?.n) === 500 ? r : undefined
+    }, { what: '500 rows' })
+    expect(Number(row!.seqs)).toBe(500)
+  })
+
+  it('refuses a Socket.IO handshake without a valid access token', async () => {
+    for (const bad of [undefined, 'not-a-jwt']) {
+      const socket = connectLive(platform.apiUrl, bad)
+      const err = await new Promise<any>((resolve) => {
+        socket.once('connect_error', resolve)
+        socket.once('connect', () => resolve(undefined))
+      })
+      socket.close()
+      expect(err, `token ${bad}`).toBeInstanceOf(Error)
+      expect(err.data.code).toMatch(/unauthorized|invalid_token/)
+    }
+  })
+})

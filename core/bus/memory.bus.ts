@@ -87,6 +87,8 @@ interface Member {
   handler: BatchHandler
   options: Required<SubscribeOptions>
   closed: boolean
+  /** This member's partition loops, awaited when it leaves. */
+  loops: Set<Promise<void>>
 }
 
 class Group {
@@ -195,6 +197,7 @@ export class MemoryBus implements Bus {
       handler,
       options: { fromBeginning: false, maxBatchSize: 500, maxWaitMs: 0, ...options },
       closed: false,
+      loops: new Set(),
     }
     group.members.push(member)
     this.rebalance(group)
@@ -206,7 +209,7 @@ export class MemoryBus implements Bus {
         g.members = g.members.filter((m) => m !== member)
         this.rebalance(g)
         for (const p of topic.partitions) p.arrived.notify()
-        await Promise.all(g.loops.filter(Boolean))
+        await Promise.all([...member.loops])
         if (g.members.length === 0) for (const p of topic.partitions) this.trimRead(topic, p)
       },
     }
@@ -222,10 +225,13 @@ export class MemoryBus implements Bus {
       p.arrived.notify()
       if (!next) continue
       const previous = group.loops[p.index]
-      group.loops[p.index] = (async () => {
+      const loop = (async () => {
         await previous
         await this.runPartition(group, p, next)
       })()
+      group.loops[p.index] = loop
+      next.loops.add(loop)
+      void loop.finally(() => next.loops.delete(loop))
     }
   }
 

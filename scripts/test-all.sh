@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README's Quick start runs it and as CI does:
+# installs what the tests need (when it can), typechecks, lints, and runs
+# vitest with a JSON report in test-results/vitest.json.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test-all: installing ${need_apt[*]} (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq "${need_apt[@]}" >/dev/null \
+      || { echo "test-all: apt-get install ${need_apt[*]} failed" >&2; exit 1; }
+  else
+    echo "test-all: ${need_apt[*]} not installed (needs root for apt-get); the CLI test falls back to MQTT.js" >&2
+  fi
+fi
+
+[ -d node_modules ] || npm ci || { echo "test-all: npm ci failed" >&2; exit 1; }
+
+npm run --silent typecheck || { echo "test-all: typecheck failed" >&2; exit 1; }
+npm run --silent lint || { echo "test-all: lint failed" >&2; exit 1; }
+
+mkdir -p test-results
+npx vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json "$@"
+status=$?
+node scripts/count-results.mjs test-results/vitest.json
+exit $status

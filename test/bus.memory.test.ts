@@ -1,0 +1,128 @@
+/** The bus contract, on the in-process implementation (the kafkajs one must pass the same tests). */
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Bus, ConsumedBatch } from '../core/bus/bus.js'
+import { MemoryBus } from '../core/bus/memory.bus.js'
+import { createLogger } from '../core/logger.js'
+import { waitFor } from './helpers/platform.js'
+
+const buses: Bus[] = []
+function newBus(opts: { partitions?: number; maxBacklog?: number } = {}): Bus {
+  const bus = new MemoryBus({ partitions: opts.partitions ?? 4, maxBacklog: opts.maxBacklog ?? 10_000, logger: createLogger('silent') })
+  buses.push(bus)
+  return bus
+}
+afterEach(async () => {
+  await Promise.all(buses.splice(0).map((b) => b.close()))
+})
+
+const msg = (key: string, value: string) => ({ key, value: Buffer.from(value) })
+const values = (batches: ConsumedBatch[]) => batches.flatMap((b) => b.messages.map((m) => m.value.toString()))
+
+describe('in-process bus', () => {
+  it('keeps per-key order across partitions and batches', async () => {
+    const bus = newBus({ partitions: 8 })
+    const seen = new Map<string, number[]>()
+    await bus.subscribe({ topic: 't', groupId: 'g', fromBeginning: true, maxBatchSize: 7 }, async (batch) => {
+      for (const m of batch.messages) {
+        const list = seen.get(m.key) ?? []
+        list.push(Number(m.value.toString()))
+        seen.set(m.key, list)
+      }
+    })
+    for (let i = 0; i < 1000; i++) await bus.publish('t', [msg(`k${i % 13}`, String(i))])
+    await waitFor(() => [...seen.values()].reduce((n, l) => n + l.length, 0) === 1000 || undefined)
+    for (const list of seen.values()) expect(list).toEqual([...list].sort((a, b) => a - b))
+  })
+
+  it('gives each group every message, and splits partitions among the members of one group', async () => {
+    const bus = newBus({ partitions: 4 })
+    const a: ConsumedBatch[] = []
+    const b1: ConsumedBatch[] = []
+    const b2: ConsumedBatch[] = []
+    await bus.subscribe({ topic: 't', groupId: 'a', fromBeginning: true }, async (x) => void a.push(x))
+    await bus.subscribe({ topic: 't', groupId: 'b', fromBeginning: true }, async (x) => void b1.push(x))
+    await bus.subscribe({ topic: 't', groupId: 'b', fromBeginning: true }, async (x) => void b2.push(x))
+    await bus.publish('t', Array.from({ length: 200 }, (_, i) => msg(`key-${i}`, String(i))))
+    await waitFor(() => values(a).length === 200 && values(b1).length + values(b2).length === 200 || undefined)
+    expect(new Set(values(a)).size).toBe(200)
+    expect(new Set([...values(b1), ...values(b2)]).size).toBe(200)
+    expect(values(b1).length).toBeGreaterThan(0)
+    expect(values(b2).length).toBeGreaterThan(0)
+    const p1 = new Set(b1.map((x) => x.partition))
+    for (const x of b2) expect(p1.has(x.partition)).toBe(false)
+  })
+
+  it('redelivers a batch whose handler failed, and commits only after success', async () => {
+    const bus = newBus({ partitions: 1 })
+    let attempts = 0
+    const done: string[] = []
+    await bus.subscribe({ topic: 't', groupId: 'g', fromBeginning: true, maxBatchSize: 10 }, async (batch) => {
+      attempts++
+      if (attempts <= 2) throw new Error('sink down')
+      done.push(...batch.messages.map((m) => m.value.toString()))
+    })
+    await bus.publish('t', [msg('k', '1'), msg('k', '2')])
+    await waitFor(() => done.length === 2 || undefined)
+    expect(done).toEqual(['1', '2'])
+    expect(attempts).toBe(3)
+    expect(bus.lag().find((l) => l.groupId === 'g')?.lag).toBe(0)
+  })
+
+  it('resumes a group after its member left without losing or repeating committed messages', async () => {
+    const bus = newBus({ partitions: 2 })
+    const first: string[] = []
+    const sub = await bus.subscribe({ topic: 't', groupId: 'g', fromBeginning: true }, async (b) => void first.push(...b.messages.map((m) => m.value.toString())))
+    const second: string[] = []
+    // A second member keeps the group alive while the first leaves.
+    await bus.subscribe({ topic: 't', groupId: 'g', fromBeginning: true }, async (b) => void second.push(...b.messages.map((m) => m.value.toString())))
+    await bus.publish('t', Array.from({ length: 50 }, (_, i) => msg(`k${i}`, `a${i}`)))
+    await waitFor(() => first.length + second.length === 50 || undefined)
+    await sub.close()
+    await bus.publish('t', Array.from({ length: 50 }, (_, i) => msg(`k${i}`, `b${i}`)))
+    await waitFor(() => first.length + second.length === 100 || undefined)
+    expect(new Set([...first, ...second]).size).toBe(100)
+    expect(first.every((v) => v.startsWith('a'))).toBe(true)
+  })
+
+  it('batches by size or after maxWaitMs', async () => {
+    const bus = newBus({ partitions: 1 })
+    const sizes: number[] = []
+    await bus.subscribe({ topic: 't', groupId: 'g', fromBeginning: true, maxBatchSize: 100, maxWaitMs: 200 }, async (b) => void sizes.push(b.messages.length))
+    await bus.publish('t', Array.from({ length: 250 }, (_, i) => msg('k', String(i))))
+    await waitFor(() => sizes.reduce((a, b) => a + b, 0) === 250 || undefined)
+    expect(sizes).toEqual([100, 100, 50])
+    const start = Date.now()
+    await bus.publish('t', [msg('k', 'late')])
+    await waitFor(() => sizes.length === 4 || undefined)
+    expect(Date.now() - start).toBeGreaterThanOrEqual(150)
+  })
+
+  it('makes publishers wait while a group lags beyond the backlog bound, and drains', async () => {
+    const bus = newBus({ partitions: 1, maxBacklog: 1000 })
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    let handled = 0
+    await bus.subscribe({ topic: 't', groupId: 'slow', fromBeginning: true, maxBatchSize: 500 }, async (b) => {
+      await gate
+      handled += b.messages.length
+    })
+    await bus.publish('t', Array.from({ length: 1000 }, (_, i) => msg('k', String(i))))
+    let accepted = false
+    const pending = bus.publish('t', [msg('k', 'over')]).then(() => (accepted = true))
+    await new Promise((r) => setTimeout(r, 100))
+    expect(accepted).toBe(false)
+    release()
+    await pending
+    expect(await bus.drain(5000)).toBe(true)
+    expect(handled).toBe(1001)
+  })
+
+  it('keeps a bounded tail of a topic nobody reads, for a late reader starting from the beginning', async () => {
+    const bus = newBus({ partitions: 1, maxBacklog: 1000 })
+    await bus.publish('dlq', Array.from({ length: 1500 }, (_, i) => msg('k', String(i))))
+    const got: string[] = []
+    await bus.subscribe({ topic: 'dlq', groupId: 'late', fromBeginning: true }, async (b) => void got.push(...b.messages.map((m) => m.value.toString())))
+    await waitFor(() => got.length === 1000 || undefined)
+    expect(got[0]).toBe('500')
+  })
+})

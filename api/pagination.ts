@@ -10,10 +10,16 @@ export function encodeCursor(key: CursorKey): string {
   return Buffer.from(`${key.micros}.${key.id}`).toString('base64url')
 }
 
+/** 9999-12-31T23:59:59.999999Z in microseconds since the epoch. */
+const MAX_MICROS = 253_402_300_799_999_999n
+
 export function decodeCursor(cursor: string | undefined): CursorKey | undefined {
   if (cursor === undefined) return undefined
-  const m = /^(\d{1,20})\.([0-9a-f-]{36})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
-  if (!m) throw new AppError('validation_failed', 'cursor is not one this API issued', { errors: [{ path: 'querystring/cursor', message: 'invalid cursor' }] })
+  const m = /^(\d{1,18})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
+  // Anything Postgres could not take as a timestamp (after year 9999) is not ours either.
+  if (!m || BigInt(m[1]!) > MAX_MICROS) {
+    throw new AppError('validation_failed', 'cursor is not one this API issued', { errors: [{ path: 'querystring/cursor', message: 'invalid cursor' }] })
+  }
   return { micros: m[1]!, id: m[2]! }
 }
 

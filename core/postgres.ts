@@ -68,9 +68,13 @@ export async function createPostgres(options: PostgresOptions): Promise<Postgres
   await server.start()
   const address = (server as unknown as { server: { address(): AddressInfo } }).server.address()
   const url = `postgres://postgres@127.0.0.1:${address.port}/postgres`
-  // PGlite runs one query at a time whatever the pool size; a small pool keeps
-  // transactions from queueing behind each other inside the multiplexer.
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4 })
+  // One connection. pglite-socket multiplexes connections per protocol message
+  // and pins one only inside a transaction, so two connections' extended-query
+  // messages (Parse/Bind/Execute) interleave and share the unnamed statement
+  // ("portal does not exist"). PGlite runs one query at a time anyway; the pool
+  // queues the rest. Consequence for callers: never take a second connection
+  // while holding one (pass the transaction's client down instead).
+  const pool = new pg.Pool({ connectionString: url, max: 1 })
   attachPool(pool, logger)
   logger.debug({ dir, url }, 'embedded PGlite started')
   return {

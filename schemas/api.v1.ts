@@ -9,6 +9,13 @@ export const Uuid = Type.String({ format: 'uuid', minLength: 36, maxLength: 36 }
 export const IdParams = Type.Object({ id: Uuid }, { additionalProperties: false })
 export const DateTime = Type.String({ format: 'date-time' })
 
+/**
+ * Free text a client writes: bounded, at least one visible character, and no
+ * control characters (Postgres refuses NUL; the others only hide things).
+ */
+export const Text = (minLength: number, maxLength: number) =>
+  Type.String({ minLength, maxLength, pattern: '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]*$' })
+
 export const Problem = Type.Object(
   {
     type: Type.String(),
@@ -53,8 +60,8 @@ export const TokenPair = Type.Object({
 // --- vehicles
 export const CreateVehicleBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 200 }),
-    plate: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+    name: Text(1, 200),
+    plate: Type.Optional(Text(1, 32)),
     vin: Type.Optional(Type.String({ pattern: '^[A-HJ-NPR-Z0-9]{17}$', description: 'ISO 3779 VIN' })),
   },
   { additionalProperties: false },

@@ -1,0 +1,159 @@
+/** Start-up configuration: `loadConfig` defaults and validation, and how the CLI reports a bad environment. */
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../core/config.js'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env)
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError)
+    return err as ConfigError
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`)
+}
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({})
+    expect(config).toEqual({
+      host: '127.0.0.1',
+      port: 3000,
+      mqttHost: '127.0.0.1',
+      mqttPort: 1883,
+      mqttWsPort: 8083,
+      mqttMaxPayloadBytes: 256 * 1024,
+      dataDir: path.resolve('./data'),
+      databaseUrl: undefined,
+      clickhouseUrl: undefined,
+      clickhouseDatabase: 'fleetpulse',
+      h3Resolution: 9,
+      busPartitions: 8,
+      busMaxBacklog: 200_000,
+      sinkBatchSize: 5000,
+      sinkFlushMs: 1000,
+      logLevel: 'info',
+      adminEmail: 'admin@fleetpulse.local',
+      adminPassword: undefined,
+      jwtSecret: undefined,
+      accessTokenTtlS: 900,
+      refreshTokenTtlS: 30 * 86_400,
+      shutdownTimeoutMs: 15_000,
+    })
+  })
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '', JWT_SECRET: '', LOG_LEVEL: '' })).toMatchObject({
+      port: 3000, databaseUrl: undefined, jwtSecret: undefined, logLevel: 'info',
+    })
+  })
+
+  it('reads valid values', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      H3_RESOLUTION: '15',
+      DATABASE_URL: 'postgresql://u:p@db:5432/fleet',
+      CLICKHOUSE_URL: 'https://ch.example:8443',
+      JWT_SECRET: 'x'.repeat(32),
+      LOG_LEVEL: 'debug',
+      FLEETPULSE_ADMIN_EMAIL: 'Boss@Example.COM',
+      DATA_DIR: '/tmp/fp-data',
+    })
+    expect(config).toMatchObject({
+      port: 8080, host: '0.0.0.0', mqttHost: '0.0.0.0', h3Resolution: 15,
+      databaseUrl: 'postgresql://u:p@db:5432/fleet', clickhouseUrl: 'https://ch.example:8443',
+      jwtSecret: 'x'.repeat(32), logLevel: 'debug', adminEmail: 'boss@example.com', dataDir: '/tmp/fp-data',
+    })
+    expect(loadConfig({ PORT: '0', H3_RESOLUTION: '0' })).toMatchObject({ port: 0, h3Resolution: 0 })
+  })
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '80.5'],
+    ['PORT', '1e3'],
+    ['PORT', '0x50'],
+    ['PORT', '65536'],
+    ['PORT', '-1'],
+    ['H3_RESOLUTION', '16'],
+    ['H3_RESOLUTION', '-1'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_URL', 'not a url'],
+    ['CLICKHOUSE_URL', 'tcp://ch:9000'],
+    ['JWT_SECRET', 'short'],
+    ['JWT_SECRET', 'x'.repeat(31)],
+    ['LOG_LEVEL', 'verbose'],
+    ['FLEETPULSE_ADMIN_EMAIL', 'not-an-email'],
+    ['FLEETPULSE_ADMIN_PASSWORD', 'short'],
+    ['CLICKHOUSE_DATABASE', 'drop table;'],
+    ['ACCESS_TOKEN_TTL_S', '10'],
+    ['KAFKA_BROKERS', 'kafka:9092'],
+  ])('refuses %s=%j with a ConfigError naming the variable', (name, value) => {
+    const err = configError({ [name]: value })
+    expect(err.name).toBe('ConfigError')
+    expect(err.problems).toHaveLength(1)
+    expect(err.problems[0]).toContain(name)
+    expect(err.message).toContain(name)
+  })
+
+  it('does not echo the value of a secret in its message', () => {
+    const err = configError({ JWT_SECRET: 'hunter2-secret' })
+    expect(err.message).not.toContain('hunter2-secret')
+    const pw = configError({ FLEETPULSE_ADMIN_PASSWORD: 'pw1' })
+    expect(pw.message).not.toContain('pw1')
+  })
+
+  it('names every bad variable at once', () => {
+    const err = configError({ PORT: 'abc', H3_RESOLUTION: '16', DATABASE_URL: 'mysql://x', JWT_SECRET: 'short', MQTT_PORT: '70000' })
+    expect(err.problems).toHaveLength(5)
+    for (const name of ['PORT', 'H3_RESOLUTION', 'DATABASE_URL', 'JWT_SECRET', 'MQTT_PORT']) {
+      expect(err.message).toContain(name)
+      expect(err.problems.some((p) => p.includes(name))).toBe(true)
+    }
+  })
+})
+
+describe('the fleetpulse CLI', () => {
+  function runCli(env: Record<string, string>) {
+    const childEnv: Record<string, string | undefined> = { ...process.env }
+    // Only what the test sets: no stray configuration from the developer's shell.
+    for (const key of Object.keys(childEnv)) {
+      if (/^(PORT|HOST|MQTT_|H3_|BUS_|SINK_|DATABASE_URL|CLICKHOUSE_|JWT_SECRET|LOG_LEVEL|FLEETPULSE_|ACCESS_TOKEN|REFRESH_TOKEN|SHUTDOWN_|KAFKA_|DATA_DIR)/.test(key)) delete childEnv[key]
+    }
+    return spawnSync(process.execPath, ['--import', 'tsx', 'bin/fleetpulse.ts', 'all'], {
+      cwd: ROOT,
+      env: { ...childEnv, DATA_DIR: mkdtempSync(path.join(tmpdir(), 'fleetpulse-cli-')), ...env },
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+  }
+
+  it('exits with code 2 and names PORT on stderr when PORT=abc, without starting', () => {
+    const res = runCli({ PORT: 'abc' })
+    expect(res.error).toBeUndefined()
+    expect(res.signal).toBeNull()
+    expect(res.status, res.stderr).toBe(2)
+    expect(res.stderr).toContain('PORT')
+    expect(res.stderr).toContain('abc')
+    expect(res.stdout).not.toContain('fleetpulse is running')
+  }, 40_000)
+
+  it('names every bad variable on stderr at once', () => {
+    const res = runCli({ PORT: 'abc', H3_RESOLUTION: '16', JWT_SECRET: 'short' })
+    expect(res.status, res.stderr).toBe(2)
+    for (const name of ['PORT', 'H3_RESOLUTION', 'JWT_SECRET']) expect(res.stderr).toContain(name)
+  }, 40_000)
+
+  it('exits with code 2 and the usage for an unknown role', () => {
+    const res = spawnSync(process.execPath, ['--import', 'tsx', 'bin/fleetpulse.ts', 'everything'], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 })
+    expect(res.status, res.stderr).toBe(2)
+    expect(res.stderr).toContain('unknown role: everything')
+    expect(res.stderr).toContain('usage: fleetpulse')
+  }, 40_000)
+})

@@ -18,7 +18,7 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
-[ -d node_modules ] || npm ci || { echo "test-all: npm ci failed" >&2; exit 1; }
+[ -d node_modules ] || npm ci || npm install || { echo "test-all: installing npm packages failed" >&2; exit 1; }
 
 npm run --silent typecheck || { echo "test-all: typecheck failed" >&2; exit 1; }
 npm run --silent lint || { echo "test-all: lint failed" >&2; exit 1; }

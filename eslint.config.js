@@ -29,6 +29,11 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: ['**/ingest/**', '**/stream/**', '**/api/**', '**/bin/**'] }] },
   },
   {
+    // Plain Node scripts (JavaScript) run outside TypeScript's checks.
+    files: ['**/*.mjs', '**/*.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
+  },
+  {
     // Tests read untyped JSON response bodies.
     files: ['test/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

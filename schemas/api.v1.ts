@@ -91,18 +91,24 @@ export const ProvisionedDevice = Type.Object({
 })
 
 // --- telemetry
-export const Position = Type.Object({
-  vehicleId: Uuid,
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
+/** What every stored fix answers with. */
+const FixFields = {
   ts: DateTime,
   lat: Type.Number(),
   lon: Type.Number(),
-  speed: Type.Union([Type.Number(), Type.Null()]),
-  heading: Type.Union([Type.Number(), Type.Null()]),
-  alt: Type.Union([Type.Number(), Type.Null()]),
-  accuracy: Type.Union([Type.Number(), Type.Null()]),
-  odometer: Type.Union([Type.Number(), Type.Null()]),
-  ignition: Type.Union([Type.Boolean(), Type.Null()]),
+  speed: Nullable(Type.Number()),
+  heading: Nullable(Type.Number()),
+  alt: Nullable(Type.Number()),
+  odometer: Nullable(Type.Number()),
+  ignition: Nullable(Type.Boolean()),
   h3: Type.String(),
+}
+
+export const Position = Type.Object({
+  vehicleId: Uuid,
+  ...FixFields,
+  accuracy: Nullable(Type.Number()),
   receivedAt: DateTime,
 })
 export type Position = Static<typeof Position>
@@ -115,17 +121,6 @@ export const TrackQuery = Type.Object(
   },
   { additionalProperties: false },
 )
-export const TrackPoint = Type.Object({
-  ts: DateTime,
-  lat: Type.Number(),
-  lon: Type.Number(),
-  speed: Type.Union([Type.Number(), Type.Null()]),
-  heading: Type.Union([Type.Number(), Type.Null()]),
-  alt: Type.Union([Type.Number(), Type.Null()]),
-  odometer: Type.Union([Type.Number(), Type.Null()]),
-  ignition: Type.Union([Type.Boolean(), Type.Null()]),
-  seq: Type.Union([Type.Integer(), Type.Null()]),
-  h3: Type.String(),
-})
+export const TrackPoint = Type.Object({ ...FixFields, seq: Nullable(Type.Integer()) })
 export type TrackPoint = Static<typeof TrackPoint>
 export const Track = Type.Object({ vehicleId: Uuid, from: DateTime, to: DateTime, items: Type.Array(TrackPoint), truncated: Type.Boolean() })

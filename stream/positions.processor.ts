@@ -10,6 +10,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { Counter, type Registry } from 'prom-client'
 import type { Logger } from 'pino'
 import type { Bus, ConsumedBatch, Subscription } from '../core/bus/bus.js'
+import { decodeBatch } from '../core/bus/decode.js'
 import { LivePositionV1, PositionV1, TOPICS } from '../schemas/topics.v1.js'
 import '../schemas/formats.js'
 import type { PositionsRepository } from './positions.repository.js'
@@ -53,24 +54,12 @@ export async function startPositionsProcessor(deps: PositionsProcessorDeps): Pro
   const metrics = createMetrics(deps.registry)
   await bus.ensureTopics([TOPICS.positions, TOPICS.livePositions])
 
-  const decode = (batch: ConsumedBatch): PositionV1[] => {
-    const out: PositionV1[] = []
-    for (const m of batch.messages) {
-      let value: unknown
-      try {
-        value = JSON.parse(m.value.toString('utf8'))
-      } catch {
-        value = undefined
-      }
-      if (checkPosition.Check(value)) out.push(value)
-      else {
-        // Ingest validated it: a mismatch here is a producer bug, never device input.
-        metrics.malformed.inc()
-        log.error({ partition: m.partition, offset: m.offset }, 'malformed message on telemetry.positions.v1; skipped')
-      }
-    }
-    return out
-  }
+  const decode = (batch: ConsumedBatch): PositionV1[] =>
+    decodeBatch(batch, checkPosition, (m) => {
+      // Ingest validated it: a mismatch here is a producer bug, never device input.
+      metrics.malformed.inc()
+      log.error({ partition: m.partition, offset: m.offset }, 'malformed message on telemetry.positions.v1; skipped')
+    })
 
   const sink = await bus.subscribe(
     { topic: TOPICS.positions, groupId: SINK_GROUP, fromBeginning: true, maxBatchSize: deps.batchSize, maxWaitMs: deps.flushMs },

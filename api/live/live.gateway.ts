@@ -10,6 +10,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { Server, type Namespace } from 'socket.io'
 import type { Logger } from 'pino'
 import type { Bus, Subscription } from '../../core/bus/bus.js'
+import { decodeBatch } from '../../core/bus/decode.js'
 import { LivePositionV1, TOPICS } from '../../schemas/topics.v1.js'
 import '../../schemas/formats.js'
 import { authenticateToken, type Principal } from '../access.js'
@@ -75,17 +76,10 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
   const subscription: Subscription = await deps.bus.subscribe(
     { topic: TOPICS.livePositions, groupId: `api-live-${randomUUID()}`, fromBeginning: false, maxBatchSize: 2000 },
     async (batch) => {
-      for (const m of batch.messages) {
-        let value: unknown
-        try {
-          value = JSON.parse(m.value.toString('utf8'))
-        } catch {
-          value = undefined
-        }
-        if (!checkLivePosition.Check(value)) {
-          log.error({ offset: m.offset, partition: m.partition }, 'malformed live.positions.v1 message; skipped')
-          continue
-        }
+      const updates = decodeBatch(batch, checkLivePosition, (m) =>
+        log.error({ offset: m.offset, partition: m.partition }, 'malformed live.positions.v1 message; skipped'),
+      )
+      for (const value of updates) {
         send(orgRoom(value.orgId), 'position', {
           vehicleId: value.vehicleId, ts: new Date(value.ts).toISOString(), lat: value.lat, lon: value.lon, speed: value.speed, heading: value.heading,
         })

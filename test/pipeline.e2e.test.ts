@@ -109,6 +109,24 @@ describe('a fix from an MQTT device', () => {
     expect(Number(row!.seqs)).toBe(500)
   })
 
+  it('takes fixes over MQTT on WebSocket too', async () => {
+    const v = await provisionVehicle(platform.apiUrl, token, 'WebSocket van')
+    const device = await connectDevice(`ws://127.0.0.1:${platform.ingest!.mqttWsPort}`, v)
+    await device.publishAsync(v.topic, JSON.stringify({ ts: Date.now(), lat: 45.46, lon: 9.19, seq: 1 }), { qos: 1 })
+    await device.endAsync()
+    const res = await waitFor(async () => {
+      const r = await api(platform.apiUrl, 'GET', `/api/v1/vehicles/${v.vehicleId}/position`, { token })
+      return r.status === 200 ? r : undefined
+    }, { what: 'the position' })
+    expect(res.body).toMatchObject({ lat: 45.46, lon: 9.19 })
+  })
+
+  it('serves the OpenAPI UI', async () => {
+    const res = await fetch(`${platform.apiUrl}/docs`)
+    expect(res.status).toBe(200)
+    expect(await res.text()).toMatch(/swagger/i)
+  })
+
   it('refuses a Socket.IO handshake without a valid access token', async () => {
     for (const bad of [undefined, 'not-a-jwt']) {
       const socket = connectLive(platform.apiUrl, bad)

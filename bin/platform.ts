@@ -10,6 +10,7 @@ import path from 'node:path'
 import { startApi, type ApiServer } from '../api/server.js'
 import { bootstrapAdmin, type BootstrapResult } from '../api/bootstrap.js'
 import type { Bus } from '../core/bus/bus.js'
+import { KafkaBus } from '../core/bus/kafka.bus.js'
 import { MemoryBus } from '../core/bus/memory.bus.js'
 import { createClickHouse, type ClickHouse } from '../core/clickhouse.js'
 import type { Config } from '../core/config.js'
@@ -63,7 +64,9 @@ async function loadJwtSecret(config: Config): Promise<string> {
 export async function startPlatform(config: Config, roles: RoleName[], options: PlatformOptions = {}): Promise<Platform> {
   const logger = options.logger ?? createLogger(config.logLevel)
   const registry = createMetricsRegistry()
-  const bus: Bus = new MemoryBus({ partitions: config.busPartitions, maxBacklog: config.busMaxBacklog, logger })
+  const bus: Bus = config.kafkaBrokers
+    ? new KafkaBus({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, partitions: config.busPartitions, logger })
+    : new MemoryBus({ partitions: config.busPartitions, maxBacklog: config.busMaxBacklog, logger })
   registerBusMetrics(registry, bus)
   const has = (r: RoleName) => roles.includes(r)
   const closers: Array<() => Promise<void>> = []

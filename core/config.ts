@@ -47,6 +47,9 @@ export interface Config {
   /** ClickHouse server URL; undefined = embedded chDB under dataDir. */
   clickhouseUrl: string | undefined
   clickhouseDatabase: string
+  /** Kafka bootstrap brokers; undefined = the in-process bus. */
+  kafkaBrokers: string[] | undefined
+  kafkaClientId: string
   h3Resolution: number
   busPartitions: number
   /** In-process bus: uncommitted messages per partition before publishers wait. */
@@ -121,8 +124,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(clickhouseDatabase)) {
     problems.push('CLICKHOUSE_DATABASE must be a plain identifier')
   }
-  if (optional(env, 'KAFKA_BROKERS') !== undefined) {
-    problems.push('KAFKA_BROKERS is set, but this build has only the in-process bus; unset it')
+  const kafkaBrokers = optional(env, 'KAFKA_BROKERS')?.split(',').map((b) => b.trim()).filter(Boolean)
+  if (kafkaBrokers?.some((b) => !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b))) {
+    problems.push('KAFKA_BROKERS must be a comma-separated list of host:port')
   }
 
   const config: Config = {
@@ -136,6 +140,8 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: parseUrlVar(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], problems),
     clickhouseUrl: parseUrlVar(env, 'CLICKHOUSE_URL', ['http:', 'https:'], problems),
     clickhouseDatabase,
+    kafkaBrokers: kafkaBrokers?.length ? kafkaBrokers : undefined,
+    kafkaClientId: optional(env, 'KAFKA_CLIENT_ID') ?? 'fleetpulse',
     h3Resolution: parseIntVar(env, 'H3_RESOLUTION', problems),
     busPartitions: parseIntVar(env, 'BUS_PARTITIONS', problems),
     busMaxBacklog: parseIntVar(env, 'BUS_MAX_BACKLOG', problems),
@@ -162,6 +168,8 @@ export const CONFIG_VARIABLES = [
   { name: 'DATABASE_URL', default: '(embedded PGlite)' },
   { name: 'CLICKHOUSE_URL', default: '(embedded chDB)' },
   { name: 'CLICKHOUSE_DATABASE', default: 'fleetpulse' },
+  { name: 'KAFKA_BROKERS', default: '(in-process bus)' },
+  { name: 'KAFKA_CLIENT_ID', default: 'fleetpulse' },
   { name: 'LOG_LEVEL', default: 'info' },
   { name: 'FLEETPULSE_ADMIN_EMAIL', default: 'admin@fleetpulse.local' },
   { name: 'FLEETPULSE_ADMIN_PASSWORD', default: '(generated, printed once)' },

@@ -33,6 +33,8 @@ describe('loadConfig', () => {
       databaseUrl: undefined,
       clickhouseUrl: undefined,
       clickhouseDatabase: 'fleetpulse',
+      kafkaBrokers: undefined,
+      kafkaClientId: 'fleetpulse',
       h3Resolution: 9,
       busPartitions: 8,
       busMaxBacklog: 200_000,
@@ -93,7 +95,8 @@ describe('loadConfig', () => {
     ['FLEETPULSE_ADMIN_PASSWORD', 'short'],
     ['CLICKHOUSE_DATABASE', 'drop table;'],
     ['ACCESS_TOKEN_TTL_S', '10'],
-    ['KAFKA_BROKERS', 'kafka:9092'],
+    ['KAFKA_BROKERS', 'kafka'],
+    ['KAFKA_BROKERS', 'kafka:9092;other:9092'],
   ])('refuses %s=%j with a ConfigError naming the variable', (name, value) => {
     const err = configError({ [name]: value })
     expect(err.name).toBe('ConfigError')
@@ -156,4 +159,10 @@ describe('the fleetpulse CLI', () => {
     expect(res.stderr).toContain('unknown role: everything')
     expect(res.stderr).toContain('usage: fleetpulse')
   }, 40_000)
+})
+
+describe('KAFKA_BROKERS', () => {
+  it('selects the Kafka bus with a list of brokers', () => {
+    expect(loadConfig({ KAFKA_BROKERS: ' 127.0.0.1:9092, kafka-2:9092 ' }).kafkaBrokers).toEqual(['127.0.0.1:9092', 'kafka-2:9092'])
+  })
 })

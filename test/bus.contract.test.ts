@@ -1,48 +1,66 @@
-/** The bus contract, on the in-process implementation (the kafkajs one must pass the same tests). */
+/**
+ * The bus contract, on every implementation available: the in-process bus
+ * always, Kafka when KAFKA_BROKERS is set (npm run test:all starts one).
+ * Topic names are unique per test, so tests never share state on Kafka.
+ */
+import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Bus, ConsumedBatch } from '../core/bus/bus.js'
+import { KafkaBus } from '../core/bus/kafka.bus.js'
 import { MemoryBus } from '../core/bus/memory.bus.js'
 import { createLogger } from '../core/logger.js'
 import { waitFor } from './helpers/platform.js'
 
+type Factory = (opts?: { partitions?: number; maxBacklog?: number }) => Bus
+const logger = createLogger('silent')
 const buses: Bus[] = []
-function newBus(opts: { partitions?: number; maxBacklog?: number } = {}): Bus {
-  const bus = new MemoryBus({ partitions: opts.partitions ?? 4, maxBacklog: opts.maxBacklog ?? 10_000, logger: createLogger('silent') })
-  buses.push(bus)
-  return bus
-}
 afterEach(async () => {
   await Promise.all(buses.splice(0).map((b) => b.close()))
 })
+const track = (bus: Bus) => (buses.push(bus), bus)
+
+const implementations: Array<[string, Factory]> = [
+  ['in-process', (o = {}) => track(new MemoryBus({ partitions: o.partitions ?? 4, maxBacklog: o.maxBacklog ?? 10_000, logger }))],
+]
+if (process.env.KAFKA_BROKERS) {
+  const brokers = process.env.KAFKA_BROKERS.split(',')
+  implementations.push(['kafka', (o = {}) => track(new KafkaBus({ brokers, clientId: 'fleetpulse-test', partitions: o.partitions ?? 4, logger }))])
+}
+const unique = (name: string) => `test.${name}.${randomUUID()}`
+const newBus: Factory = implementations[0]![1]
 
 const msg = (key: string, value: string) => ({ key, value: Buffer.from(value) })
 const values = (batches: ConsumedBatch[]) => batches.flatMap((b) => b.messages.map((m) => m.value.toString()))
 
-describe('in-process bus', () => {
+describe.each(implementations)('%s bus contract', (_name, make) => {
   it('keeps per-key order across partitions and batches', async () => {
-    const bus = newBus({ partitions: 8 })
+    const bus = make({ partitions: 8 })
+    const topic = unique('order')
+    await bus.ensureTopics([topic])
     const seen = new Map<string, number[]>()
-    await bus.subscribe({ topic: 't', groupId: 'g', fromBeginning: true, maxBatchSize: 7 }, async (batch) => {
+    await bus.subscribe({ topic, groupId: 'g', fromBeginning: true, maxBatchSize: 7 }, async (batch) => {
       for (const m of batch.messages) {
         const list = seen.get(m.key) ?? []
         list.push(Number(m.value.toString()))
         seen.set(m.key, list)
       }
     })
-    for (let i = 0; i < 1000; i++) await bus.publish('t', [msg(`k${i % 13}`, String(i))])
+    for (let i = 0; i < 1000; i++) await bus.publish(topic, [msg(`k${i % 13}`, String(i))])
     await waitFor(() => [...seen.values()].reduce((n, l) => n + l.length, 0) === 1000 || undefined)
     for (const list of seen.values()) expect(list).toEqual([...list].sort((a, b) => a - b))
   })
 
   it('gives each group every message, and splits partitions among the members of one group', async () => {
-    const bus = newBus({ partitions: 4 })
+    const bus = make({ partitions: 4 })
+    const topic = unique('groups')
+    await bus.ensureTopics([topic])
     const a: ConsumedBatch[] = []
     const b1: ConsumedBatch[] = []
     const b2: ConsumedBatch[] = []
-    await bus.subscribe({ topic: 't', groupId: 'a', fromBeginning: true }, async (x) => void a.push(x))
-    await bus.subscribe({ topic: 't', groupId: 'b', fromBeginning: true }, async (x) => void b1.push(x))
-    await bus.subscribe({ topic: 't', groupId: 'b', fromBeginning: true }, async (x) => void b2.push(x))
-    await bus.publish('t', Array.from({ length: 200 }, (_, i) => msg(`key-${i}`, String(i))))
+    await bus.subscribe({ topic, groupId: 'a', fromBeginning: true }, async (x) => void a.push(x))
+    await bus.subscribe({ topic, groupId: 'b', fromBeginning: true }, async (x) => void b1.push(x))
+    await bus.subscribe({ topic, groupId: 'b', fromBeginning: true }, async (x) => void b2.push(x))
+    await bus.publish(topic, Array.from({ length: 200 }, (_, i) => msg(`key-${i}`, String(i))))
     await waitFor(() => values(a).length === 200 && values(b1).length + values(b2).length === 200 || undefined)
     expect(new Set(values(a)).size).toBe(200)
     expect(new Set([...values(b1), ...values(b2)]).size).toBe(200)
@@ -53,15 +71,17 @@ describe('in-process bus', () => {
   })
 
   it('redelivers a batch whose handler failed, and commits only after success', async () => {
-    const bus = newBus({ partitions: 1 })
+    const bus = make({ partitions: 1 })
+    const topic = unique('retry')
+    await bus.ensureTopics([topic])
     let attempts = 0
     const done: string[] = []
-    await bus.subscribe({ topic: 't', groupId: 'g', fromBeginning: true, maxBatchSize: 10 }, async (batch) => {
+    await bus.subscribe({ topic, groupId: 'g', fromBeginning: true, maxBatchSize: 10 }, async (batch) => {
       attempts++
       if (attempts <= 2) throw new Error('sink down')
       done.push(...batch.messages.map((m) => m.value.toString()))
     })
-    await bus.publish('t', [msg('k', '1'), msg('k', '2')])
+    await bus.publish(topic, [msg('k', '1'), msg('k', '2')])
     await waitFor(() => done.length === 2 || undefined)
     expect(done).toEqual(['1', '2'])
     expect(attempts).toBe(3)
@@ -69,21 +89,26 @@ describe('in-process bus', () => {
   })
 
   it('resumes a group after its member left without losing or repeating committed messages', async () => {
-    const bus = newBus({ partitions: 2 })
+    const bus = make({ partitions: 2 })
+    const topic = unique('leave')
+    await bus.ensureTopics([topic])
     const first: string[] = []
-    const sub = await bus.subscribe({ topic: 't', groupId: 'g', fromBeginning: true }, async (b) => void first.push(...b.messages.map((m) => m.value.toString())))
+    const sub = await bus.subscribe({ topic, groupId: 'g', fromBeginning: true }, async (b) => void first.push(...b.messages.map((m) => m.value.toString())))
     const second: string[] = []
     // A second member keeps the group alive while the first leaves.
-    await bus.subscribe({ topic: 't', groupId: 'g', fromBeginning: true }, async (b) => void second.push(...b.messages.map((m) => m.value.toString())))
-    await bus.publish('t', Array.from({ length: 50 }, (_, i) => msg(`k${i}`, `a${i}`)))
+    await bus.subscribe({ topic, groupId: 'g', fromBeginning: true }, async (b) => void second.push(...b.messages.map((m) => m.value.toString())))
+    await bus.publish(topic, Array.from({ length: 50 }, (_, i) => msg(`k${i}`, `a${i}`)))
     await waitFor(() => first.length + second.length === 50 || undefined)
     await sub.close()
-    await bus.publish('t', Array.from({ length: 50 }, (_, i) => msg(`k${i}`, `b${i}`)))
+    await bus.publish(topic, Array.from({ length: 50 }, (_, i) => msg(`k${i}`, `b${i}`)))
     await waitFor(() => first.length + second.length === 100 || undefined)
     expect(new Set([...first, ...second]).size).toBe(100)
     expect(first.every((v) => v.startsWith('a'))).toBe(true)
   })
 
+})
+
+describe('in-process bus', () => {
   it('batches by size or after maxWaitMs', async () => {
     const bus = newBus({ partitions: 1 })
     const sizes: number[] = []

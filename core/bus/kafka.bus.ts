@@ -1,0 +1,275 @@
+/**
+ * The bus on Apache Kafka (kafkajs), behind the same contract as the in-process
+ * bus (see bus.ts).
+ * - Producer: idempotent, acks from all in-sync replicas. kafkajs sends what it
+ *   is given at once, so publishes are collected for a few milliseconds (or up
+ *   to a few hundred messages) and sent as one request; sends are serialized,
+ *   which keeps per-key order.
+ * - Consumers: one kafkajs consumer per subscription, auto-commit off; a
+ *   handler's chunk is committed only after the handler resolved. A failing
+ *   handler is retried with backoff on the same chunk; on a rebalance the
+ *   uncommitted rest is redelivered to the partition's next owner.
+ */
+import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Message, type Producer } from 'kafkajs'
+import type { Logger } from 'pino'
+import type {
+  BatchHandler, Bus, BusLag, BusMessage, ConsumedMessage, SubscribeOptions, Subscription,
+} from './bus.js'
+
+export interface KafkaBusOptions {
+  brokers: string[]
+  clientId: string
+  partitions: number
+  logger: Logger
+  /** How long publishes are collected before one send. */
+  lingerMs?: number
+  /** Most messages in one send. */
+  maxBatchMessages?: number
+}
+
+interface Pending {
+  topic: string
+  messages: Message[]
+  resolve: () => void
+  reject: (err: unknown) => void
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+function kafkaLogger(logger: Logger) {
+  const log = logger.child({ component: 'kafkajs' })
+  return () => ({ level, log: entry }: LogEntry) => {
+    const { message, ...extra } = entry
+    if (level === logLevel.ERROR) log.error(extra, message)
+    else if (level === logLevel.WARN) log.warn(extra, message)
+    else log.debug(extra, message)
+  }
+}
+
+export class KafkaBus implements Bus {
+  readonly kind = 'kafka' as const
+  private readonly kafka: Kafka
+  private readonly producer: Producer
+  private readonly admin: Admin
+  private connected: Promise<void> | undefined
+  private ready = false
+  private closed = false
+  private queue: Pending[] = []
+  private queued = 0
+  private timer: NodeJS.Timeout | undefined
+  private sending: Promise<void> = Promise.resolve()
+  private readonly consumers = new Set<Consumer>()
+  private readonly lags = new Map<string, Map<number, number>>()
+  private readonly groups = new Map<string, string>()
+  private readonly lingerMs: number
+  private readonly maxBatchMessages: number
+  private readonly log: Logger
+
+  constructor(private readonly options: KafkaBusOptions) {
+    this.log = options.logger.child({ component: 'kafka-bus' })
+    this.lingerMs = options.lingerMs ?? 5
+    this.maxBatchMessages = options.maxBatchMessages ?? 500
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogger(options.logger),
+      retry: { initialRetryTime: 200, retries: 8 },
+    })
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    this.admin = this.kafka.admin()
+    this.producer.on('producer.disconnect', () => (this.ready = false))
+  }
+
+  private connect(): Promise<void> {
+    this.connected ??= (async () => {
+      await this.admin.connect()
+      await this.producer.connect()
+      this.ready = true
+    })().catch((err: unknown) => {
+      this.connected = undefined
+      throw err
+    })
+    return this.connected
+  }
+
+  async ensureTopics(topics: string[]): Promise<void> {
+    await this.connect()
+    const existing = new Set(await this.admin.listTopics())
+    const missing = topics.filter((t) => !existing.has(t))
+    if (missing.length === 0) return
+    await this.admin.createTopics({
+      topics: missing.map((topic) => ({ topic, numPartitions: this.options.partitions, replicationFactor: 1 })),
+      waitForLeaders: true,
+    })
+  }
+
+  publish(topic: string, messages: BusMessage[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('bus is closed'))
+    if (messages.length === 0) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({
+        topic,
+        messages: messages.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })),
+        resolve,
+        reject,
+      })
+      this.queued += messages.length
+      if (this.queued >= this.maxBatchMessages) this.flush()
+      else this.timer ??= setTimeout(() => this.flush(), this.lingerMs)
+    })
+  }
+
+  /** Sends everything queued as one request, after the send in flight (one at a time keeps per-key order). */
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    const batch = this.queue
+    if (batch.length === 0) return
+    this.queue = []
+    this.queued = 0
+    this.sending = this.sending.then(async () => {
+      const byTopic = new Map<string, Message[]>()
+      for (const p of batch) {
+        const list = byTopic.get(p.topic) ?? []
+        list.push(...p.messages)
+        byTopic.set(p.topic, list)
+      }
+      try {
+        await this.connect()
+        await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+        this.ready = true
+        for (const p of batch) p.resolve()
+      } catch (err) {
+        this.ready = false
+        this.log.error({ err }, 'kafka send failed')
+        for (const p of batch) p.reject(err)
+      }
+    })
+  }
+
+  async subscribe(options: SubscribeOptions, handler: BatchHandler): Promise<Subscription> {
+    await this.connect()
+    const { topic, groupId } = options
+    const maxBatchSize = options.maxBatchSize ?? 500
+    const maxWaitMs = options.maxWaitMs ?? 0
+    const consumer = this.kafka.consumer({
+      groupId,
+      allowAutoTopicCreation: false,
+      // Kafka's own fetch batching: the broker answers once minBytes are there
+      // or maxWaitTimeInMs passed, which is "by size or at most every N ms".
+      maxWaitTimeInMs: maxWaitMs > 0 ? maxWaitMs : 100,
+      minBytes: maxWaitMs > 0 ? Math.min(maxBatchSize * 100, 1024 * 1024) : 1,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+    })
+    this.consumers.add(consumer)
+    const lagKey = `${topic}\u0000${groupId}`
+    const lag = new Map<number, number>()
+    this.lags.set(lagKey, lag)
+    this.groups.set(lagKey, topic)
+    // Resolve once this member has joined its group and has its partitions, so
+    // what is published after subscribe() returns is read by the group as it is.
+    const joined = new Promise<void>((resolve) => {
+      const off = consumer.on(consumer.events.GROUP_JOIN, () => {
+        off()
+        resolve()
+      })
+    })
+    await consumer.connect()
+    await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? false })
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const all = batch.messages
+        for (let i = 0; i < all.length; i += maxBatchSize) {
+          if (!isRunning() || isStale()) return
+          const chunk: ConsumedMessage[] = all.slice(i, i + maxBatchSize).map((m) => ({
+            key: m.key?.toString('utf8') ?? '',
+            value: m.value ?? Buffer.alloc(0),
+            partition: batch.partition,
+            offset: Number(m.offset),
+            timestamp: Number(m.timestamp),
+            ...(m.headers ? { headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, String(v)])) } : {}),
+          }))
+          for (let failures = 0; ; failures++) {
+            try {
+              await handler({ topic: batch.topic, partition: batch.partition, messages: chunk })
+              break
+            } catch (err) {
+              const delay = Math.min(5000, 50 * 2 ** Math.min(failures + 1, 7))
+              this.log.error({ err, topic, group: groupId, partition: batch.partition, offset: chunk[0]!.offset, retryInMs: delay },
+                'bus handler failed; the batch will be redelivered')
+              await sleep(delay)
+              await heartbeat()
+              if (!isRunning() || isStale()) return
+            }
+          }
+          const last = chunk[chunk.length - 1]!.offset
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(last + 1) }])
+          resolveOffset(String(last))
+          lag.set(batch.partition, Math.max(0, Number(batch.highWatermark) - (last + 1)))
+          await heartbeat()
+        }
+      },
+    })
+    await Promise.race([joined, sleep(30_000)])
+    return {
+      close: async () => {
+        this.consumers.delete(consumer)
+        this.lags.delete(lagKey)
+        this.groups.delete(lagKey)
+        await consumer.disconnect()
+      },
+    }
+  }
+
+  /** Lag as last seen by this process's consumers (high watermark minus committed, per batch). */
+  lag(): BusLag[] {
+    return [...this.lags].map(([key, partitions]) => {
+      const [topic, groupId] = key.split('\u0000') as [string, string]
+      return { topic, groupId, lag: [...partitions.values()].reduce((a, b) => a + b, 0) }
+    })
+  }
+
+  isReady(): boolean {
+    return this.ready && !this.closed
+  }
+
+  /** Waits until every group with a member here has committed up to each partition's end. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    this.flush()
+    await this.sending
+    while (Date.now() < deadline) {
+      let behind = 0
+      for (const [key, topic] of this.groups) {
+        const groupId = key.split('\u0000')[1]!
+        const [ends, committed] = await Promise.all([
+          this.admin.fetchTopicOffsets(topic),
+          this.admin.fetchOffsets({ groupId, topics: [topic] }),
+        ])
+        const done = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? [])
+        for (const end of ends) {
+          const c = done.get(end.partition) ?? -1
+          const high = Number(end.high)
+          if (high > 0 && c < high) behind += high - Math.max(c, 0)
+        }
+      }
+      if (behind === 0) return true
+      await sleep(100)
+    }
+    return false
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.flush()
+    await this.sending
+    this.closed = true
+    await Promise.all([...this.consumers].map((c) => c.disconnect().catch(() => {})))
+    await this.producer.disconnect().catch(() => {})
+    await this.admin.disconnect().catch(() => {})
+  }
+}

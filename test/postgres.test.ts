@@ -1,20 +1,40 @@
-/** The Postgres connector and migrations, on embedded PGlite. */
+/**
+ * The Postgres connector and migrations, on embedded PGlite always and on a
+ * PostgreSQL server when DATABASE_URL is set (a fresh database per run).
+ */
+import { randomBytes } from 'node:crypto'
+import pgDriver from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../core/logger.js'
 import { migratePostgres } from '../core/migrate.js'
 import { createPostgres, type Postgres } from '../core/postgres.js'
 
-let pg: Postgres
 const logger = createLogger('silent')
 
-beforeAll(async () => {
-  pg = await createPostgres({ databaseUrl: undefined, pgliteDir: 'memory://', logger })
-})
-afterAll(async () => {
-  await pg?.close()
-})
+/** A new, empty database on the server of DATABASE_URL. */
+async function freshDatabase(serverUrl: string): Promise<string> {
+  const name = `fleetpulse_test_${randomBytes(6).toString('hex')}`
+  const admin = new pgDriver.Client({ connectionString: serverUrl })
+  await admin.connect()
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  const url = new URL(serverUrl)
+  url.pathname = `/${name}`
+  return url.toString()
+}
 
-describe('postgres connector', () => {
+const targets: Array<[string, () => Promise<string | undefined>]> = [['PGlite', async () => undefined]]
+if (process.env.DATABASE_URL) targets.push(['PostgreSQL', () => freshDatabase(process.env.DATABASE_URL!)])
+
+describe.each(targets)('postgres connector on %s', (_name, databaseUrl) => {
+  let pg: Postgres
+  beforeAll(async () => {
+    pg = await createPostgres({ databaseUrl: await databaseUrl(), pgliteDir: 'memory://', logger })
+  })
+  afterAll(async () => {
+    await pg?.close()
+  })
+
   it('answers many concurrent parameterized queries and transactions correctly', async () => {
     await pg.pool.query('CREATE TABLE t (id int PRIMARY KEY, v text)')
     const writes = Array.from({ length: 100 }, (_, i) => pg.pool.query('INSERT INTO t (id, v) VALUES ($1, $2)', [i, `v${i}`]))

@@ -27,7 +27,11 @@ interface Started {
 async function startCli(): Promise<Started> {
   const child = spawn(process.execPath, ['dist/bin/fleetpulse.js', 'all'], {
     cwd: PACKAGE_ROOT,
-    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MQTT_PORT: '0', MQTT_WS_PORT: '0', LOG_LEVEL: 'warn', FLEETPULSE_ADMIN_PASSWORD: '', JWT_SECRET: '' },
+    // The embedded defaults, as on a fresh machine: no server URLs from the test runner's environment.
+    env: {
+      ...process.env, DATA_DIR: dataDir, PORT: '0', MQTT_PORT: '0', MQTT_WS_PORT: '0', LOG_LEVEL: 'warn',
+      FLEETPULSE_ADMIN_PASSWORD: '', FLEETPULSE_ADMIN_EMAIL: '', JWT_SECRET: '', DATABASE_URL: '', CLICKHOUSE_URL: '', KAFKA_BROKERS: '',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   running.push(child)

@@ -253,8 +253,10 @@ export class KafkaBus implements Bus {
         const done = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? [])
         for (const end of ends) {
           const c = done.get(end.partition) ?? -1
-          const high = Number(end.high)
-          if (high > 0 && c < high) behind += high - Math.max(c, 0)
+          // No committed offset: the group started at the end (fromBeginning
+          // false) and has read nothing there yet; it owes nothing older.
+          if (c < 0) continue
+          behind += Math.max(0, Number(end.high) - c)
         }
       }
       if (behind === 0) return true

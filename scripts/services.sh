@@ -4,6 +4,7 @@
 #   scripts/services.sh up     install what is missing, start both, print the env to use
 #   scripts/services.sh down   stop both
 #   scripts/services.sh env    print DATABASE_URL and KAFKA_BROKERS
+#   scripts/services.sh tools  install the command-line tools the tests use (mosquitto_pub)
 #
 # PostgreSQL: Debian's package, its `main` cluster on 127.0.0.1:5432, with a
 # role and database `fleetpulse`. Kafka: 3.9.1 in KRaft mode (one node, broker
@@ -134,6 +135,12 @@ postgres_down() {
   say "PostgreSQL stopped"
 }
 
+tools() {
+  command -v mosquitto_pub >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then apt_install mosquitto-clients
+  else say "mosquitto-clients not installed (needs root for apt-get); the CLI test falls back to MQTT.js"; fi
+}
+
 print_env() {
   echo "export DATABASE_URL=$DATABASE_URL"
   echo "export KAFKA_BROKERS=$KAFKA_BROKERS"
@@ -143,5 +150,6 @@ case "${1:-}" in
   up) postgres_up && kafka_up && print_env ;;
   down) kafka_down; postgres_down ;;
   env) print_env ;;
-  *) echo "usage: scripts/services.sh up | down | env" >&2; exit 2 ;;
+  tools) tools ;;
+  *) echo "usage: scripts/services.sh up | down | env | tools" >&2; exit 2 ;;
 esac

@@ -6,18 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
-if ((${#need_apt[@]})); then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "test-all: installing ${need_apt[*]} (apt-get)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null && apt-get install -y -qq "${need_apt[@]}" >/dev/null \
-      || { echo "test-all: apt-get install ${need_apt[*]} failed" >&2; exit 1; }
-  else
-    echo "test-all: ${need_apt[*]} not installed (needs root for apt-get); the CLI test falls back to MQTT.js" >&2
-  fi
-fi
+scripts/services.sh tools || exit 1
 
 [ -d node_modules ] || npm ci || npm install || { echo "test-all: installing npm packages failed" >&2; exit 1; }
 

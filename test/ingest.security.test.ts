@@ -40,6 +40,15 @@ function refusedCode(url: string, opts: mqtt.IClientOptions): Promise<number | u
   })
 }
 
+/** Publishes a fix as the device to the topic, and resolves once the broker closed the connection. */
+async function publishUntilClosed(device: ProvisionedVehicle, topic: string): Promise<void> {
+  const client = await connectDevice(platform.mqttUrl, device)
+  const closed = new Promise<void>((r) => client.once('close', () => r()))
+  client.publish(topic, JSON.stringify({ ts: Date.now(), lat: 1, lon: 1 }), { qos: 1 })
+  await closed
+  client.end(true)
+}
+
 /** Collects what lands on a bus topic from now on. */
 async function tap(topic: string) {
   const seen: ConsumedMessage[] = []
@@ -75,21 +84,13 @@ describe('device authentication', () => {
 describe('topic ACL', () => {
   it("closes the connection on a publish to another device's topic, and stores nothing", async () => {
     const before = await rowsFor(b.vehicleId)
-    const client = await connectDevice(platform.mqttUrl, a)
-    const closed = new Promise<void>((r) => client.once('close', () => r()))
-    client.publish(b.topic, JSON.stringify({ ts: Date.now(), lat: 1, lon: 1 }), { qos: 1 })
-    await closed
-    client.end(true)
+    await publishUntilClosed(a, b.topic)
     await new Promise((r) => setTimeout(r, 300))
     expect(await rowsFor(b.vehicleId)).toBe(before)
     expect(await rowsFor(a.vehicleId)).toBe(0)
   })
   it('closes the connection on a publish to $SYS and stores nothing', async () => {
-    const client = await connectDevice(platform.mqttUrl, a)
-    const closed = new Promise<void>((r) => client.once('close', () => r()))
-    client.publish('$SYS/broker/uptime', JSON.stringify({ ts: Date.now(), lat: 1, lon: 1 }), { qos: 1 })
-    await closed
-    client.end(true)
+    await publishUntilClosed(a, '$SYS/broker/uptime')
     expect(await rowsFor(a.vehicleId)).toBe(0)
   })
   it('grants only its own commands topic in SUBACK', async () => {

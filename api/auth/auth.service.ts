@@ -59,8 +59,11 @@ export class AuthService {
     if (!record) {
       const family = await this.refreshTokens.findFamily(hash)
       if (family) {
-        await this.refreshTokens.revokeFamily(family)
-        await this.audit.record({ orgId: null, actorId: null, actorEmail: null, action: 'auth.refresh_reuse', entityType: 'refresh_token_family', entityId: family, ...meta })
+        await this.refreshTokens.revokeFamily(family.familyId)
+        await this.audit.record({
+          orgId: family.orgId, actorId: family.userId, actorEmail: family.email, action: 'auth.refresh_reuse',
+          entityType: 'refresh_token_family', entityId: family.familyId, ...meta,
+        })
       }
       throw new AppError('invalid_token', 'refresh token is invalid, expired or already used')
     }
@@ -77,8 +80,11 @@ export class AuthService {
   async logout(refreshToken: string, meta: ClientMeta) {
     const family = await this.refreshTokens.findFamily(hashSecret(refreshToken))
     if (family) {
-      await this.refreshTokens.revokeFamily(family)
-      await this.audit.record({ orgId: null, actorId: null, actorEmail: null, action: 'auth.logout', entityType: 'refresh_token_family', entityId: family, ...meta })
+      await this.refreshTokens.revokeFamily(family.familyId)
+      await this.audit.record({
+        orgId: family.orgId, actorId: family.userId, actorEmail: family.email, action: 'auth.logout',
+        entityType: 'refresh_token_family', entityId: family.familyId, ...meta,
+      })
     }
   }
 }

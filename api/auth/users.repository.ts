@@ -60,12 +60,14 @@ export class RefreshTokensRepository {
     return rows[0]
   }
 
-  async findFamily(tokenHash: string): Promise<string | undefined> {
-    const { rows } = await this.pool.query<{ familyId: string }>(
-      'SELECT family_id AS "familyId" FROM refresh_tokens WHERE token_hash = $1',
+  /** The family of a token, with whose it is, for revocation and its audit row. */
+  async findFamily(tokenHash: string): Promise<{ familyId: string; userId: string; orgId: string; email: string } | undefined> {
+    const { rows } = await this.pool.query<{ familyId: string; userId: string; orgId: string; email: string }>(
+      `SELECT t.family_id AS "familyId", u.id AS "userId", u.org_id AS "orgId", u.email
+         FROM refresh_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1`,
       [tokenHash],
     )
-    return rows[0]?.familyId
+    return rows[0]
   }
 
   async revokeFamily(familyId: string): Promise<void> {

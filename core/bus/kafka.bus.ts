@@ -58,9 +58,8 @@ export class KafkaBus implements Bus {
   private queued = 0
   private timer: NodeJS.Timeout | undefined
   private sending: Promise<void> = Promise.resolve()
-  private readonly consumers = new Set<Consumer>()
-  private readonly lags = new Map<string, Map<number, number>>()
-  private readonly groups = new Map<string, string>()
+  /** One record per subscription in this process: its consumer and the lag it last saw per partition. */
+  private readonly subscriptions = new Set<{ topic: string; groupId: string; consumer: Consumer; lag: Map<number, number> }>()
   private readonly lingerMs: number
   private readonly maxBatchMessages: number
   private readonly log: Logger
@@ -163,18 +162,18 @@ export class KafkaBus implements Bus {
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
     })
-    this.consumers.add(consumer)
-    const lagKey = `${topic}\u0000${groupId}`
     const lag = new Map<number, number>()
-    this.lags.set(lagKey, lag)
-    this.groups.set(lagKey, topic)
+    const record = { topic, groupId, consumer, lag }
+    this.subscriptions.add(record)
     // Resolve once this member has joined its group and has its partitions, so
     // what is published after subscribe() returns is read by the group as it is.
+    let joinTimer: NodeJS.Timeout | undefined
     const joined = new Promise<void>((resolve) => {
       const off = consumer.on(consumer.events.GROUP_JOIN, () => {
         off()
         resolve()
       })
+      joinTimer = setTimeout(resolve, 30_000)
     })
     await consumer.connect()
     await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? false })
@@ -214,12 +213,11 @@ export class KafkaBus implements Bus {
         }
       },
     })
-    await Promise.race([joined, sleep(30_000)])
+    await joined
+    clearTimeout(joinTimer)
     return {
       close: async () => {
-        this.consumers.delete(consumer)
-        this.lags.delete(lagKey)
-        this.groups.delete(lagKey)
+        this.subscriptions.delete(record)
         await consumer.disconnect()
       },
     }
@@ -227,10 +225,9 @@ export class KafkaBus implements Bus {
 
   /** Lag as last seen by this process's consumers (high watermark minus committed, per batch). */
   lag(): BusLag[] {
-    return [...this.lags].map(([key, partitions]) => {
-      const [topic, groupId] = key.split('\u0000') as [string, string]
-      return { topic, groupId, lag: [...partitions.values()].reduce((a, b) => a + b, 0) }
-    })
+    return [...this.subscriptions].map(({ topic, groupId, lag }) => ({
+      topic, groupId, lag: [...lag.values()].reduce((a, b) => a + b, 0),
+    }))
   }
 
   isReady(): boolean {
@@ -244,8 +241,7 @@ export class KafkaBus implements Bus {
     await this.sending
     while (Date.now() < deadline) {
       let behind = 0
-      for (const [key, topic] of this.groups) {
-        const groupId = key.split('\u0000')[1]!
+      for (const { topic, groupId } of this.subscriptions) {
         const [ends, committed] = await Promise.all([
           this.admin.fetchTopicOffsets(topic),
           this.admin.fetchOffsets({ groupId, topics: [topic] }),
@@ -270,7 +266,7 @@ export class KafkaBus implements Bus {
     this.flush()
     await this.sending
     this.closed = true
-    await Promise.all([...this.consumers].map((c) => c.disconnect().catch(() => {})))
+    await Promise.all([...this.subscriptions].map((s) => s.consumer.disconnect().catch(() => {})))
     await this.producer.disconnect().catch(() => {})
     await this.admin.disconnect().catch(() => {})
   }

@@ -21,6 +21,7 @@ import { createPostgres, type Postgres } from '../core/postgres.js'
 import { generateSecret } from '../core/secrets.js'
 import { DevicesRepository } from '../ingest/devices.repository.js'
 import { startIngest, type IngestServer } from '../ingest/server.js'
+import { startOpsServer } from '../core/ops-server.js'
 import { startStream, type Stream } from '../stream/app.js'
 
 export const ROLES = ['ingest', 'stream', 'api'] as const
@@ -37,7 +38,8 @@ export interface Platform {
   api: ApiServer | undefined
   ingest: IngestServer | undefined
   stream: Stream | undefined
-  urls: { api?: string; docs?: string; mqtt?: string; mqttWs?: string }
+  /** ops: /healthz, /readyz and /metrics of a process without the API (the API serves them otherwise). */
+  urls: { api?: string; docs?: string; mqtt?: string; mqttWs?: string; ops?: string }
   close(): Promise<void>
 }
 
@@ -65,7 +67,10 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
   const logger = options.logger ?? createLogger(config.logLevel)
   const registry = createMetricsRegistry()
   const bus: Bus = config.kafkaBrokers
-    ? new KafkaBus({ brokers: config.kafkaBrokers, clientId: config.kafkaClientId, partitions: config.busPartitions, logger })
+    ? new KafkaBus({
+      brokers: config.kafkaBrokers, clientId: config.kafkaClientId, partitions: config.busPartitions,
+      maxBuffered: config.busMaxBuffered, namespace: config.busNamespace, logger,
+    })
     : new MemoryBus({ partitions: config.busPartitions, maxBacklog: config.busMaxBacklog, logger })
   registerBusMetrics(registry, bus)
   const has = (r: RoleName) => roles.includes(r)
@@ -108,6 +113,11 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
       close: async () => {},
     }
 
+    const readiness = {
+      postgres: () => postgres.ping(),
+      bus: () => bus.isReady(),
+      ...(clickhouse ? { clickhouse: () => clickhouse.ping() } : {}),
+    }
     if (has('api')) {
       platform.bootstrap = await bootstrapAdmin(postgres.pool, config.adminEmail, config.adminPassword)
       platform.api = await startApi(
@@ -121,11 +131,7 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
           jwtSecret: await loadJwtSecret(config),
           accessTokenTtlS: config.accessTokenTtlS,
           refreshTokenTtlS: config.refreshTokenTtlS,
-          readiness: {
-            postgres: () => postgres.ping(),
-            bus: () => bus.isReady(),
-            ...(clickhouse ? { clickhouse: () => clickhouse.ping() } : {}),
-          },
+          readiness,
         },
       )
       closers.push(() => platform.api!.close())
@@ -156,6 +162,12 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
       closers.push(() => platform.ingest!.close())
       platform.urls.mqtt = `mqtt://${config.mqttHost}:${platform.ingest.mqttPort}`
       platform.urls.mqttWs = `ws://${config.mqttHost}:${platform.ingest.mqttWsPort}`
+    }
+    if (!has('api')) {
+      // Opened last, closed first: a probe sees this process only once its roles run.
+      const ops = await startOpsServer({ host: config.host, port: config.port }, { checks: readiness, registry, logger })
+      closers.push(() => ops.close())
+      platform.urls.ops = `http://${config.host}:${ops.port}`
     }
     platform.close = closeAll
     return platform

@@ -23,6 +23,7 @@ const INT_VARS = {
   H3_RESOLUTION: { min: 0, max: 15, default: 9 },
   BUS_PARTITIONS: { min: 1, max: 1024, default: 8 },
   BUS_MAX_BACKLOG: { min: 1000, max: 10_000_000, default: 200_000 },
+  BUS_MAX_BUFFERED: { min: 100, max: 10_000_000, default: 50_000 },
   SINK_BATCH_SIZE: { min: 1, max: 1_000_000, default: 5000 },
   SINK_FLUSH_MS: { min: 10, max: 60_000, default: 1000 },
   MQTT_MAX_PAYLOAD_BYTES: { min: 1024, max: 16 * 1024 * 1024, default: 256 * 1024 },
@@ -54,6 +55,10 @@ export interface Config {
   busPartitions: number
   /** In-process bus: uncommitted messages per partition before publishers wait. */
   busMaxBacklog: number
+  /** Kafka bus: messages waiting for Kafka's acknowledgement before publishes are refused. */
+  busMaxBuffered: number
+  /** Prefix of Kafka topic and consumer group names, so several deployments can share a cluster. */
+  busNamespace: string
   sinkBatchSize: number
   sinkFlushMs: number
   logLevel: LogLevel
@@ -129,6 +134,11 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('KAFKA_BROKERS must be a comma-separated list of host:port')
   }
 
+  const busNamespace = optional(env, 'BUS_NAMESPACE') ?? ''
+  if (!/^[A-Za-z0-9_-]{0,64}$/.test(busNamespace)) {
+    problems.push('BUS_NAMESPACE may hold only letters, digits, _ and - (at most 64)')
+  }
+
   const config: Config = {
     host: optional(env, 'HOST') ?? '127.0.0.1',
     port: parseIntVar(env, 'PORT', problems),
@@ -145,6 +155,8 @@ export function loadConfig(env: Env = process.env): Config {
     h3Resolution: parseIntVar(env, 'H3_RESOLUTION', problems),
     busPartitions: parseIntVar(env, 'BUS_PARTITIONS', problems),
     busMaxBacklog: parseIntVar(env, 'BUS_MAX_BACKLOG', problems),
+    busMaxBuffered: parseIntVar(env, 'BUS_MAX_BUFFERED', problems),
+    busNamespace,
     sinkBatchSize: parseIntVar(env, 'SINK_BATCH_SIZE', problems),
     sinkFlushMs: parseIntVar(env, 'SINK_FLUSH_MS', problems),
     logLevel,
@@ -170,6 +182,7 @@ export const CONFIG_VARIABLES = [
   { name: 'CLICKHOUSE_DATABASE', default: 'fleetpulse' },
   { name: 'KAFKA_BROKERS', default: '(in-process bus)' },
   { name: 'KAFKA_CLIENT_ID', default: 'fleetpulse' },
+  { name: 'BUS_NAMESPACE', default: '(none)' },
   { name: 'LOG_LEVEL', default: 'info' },
   { name: 'FLEETPULSE_ADMIN_EMAIL', default: 'admin@fleetpulse.local' },
   { name: 'FLEETPULSE_ADMIN_PASSWORD', default: '(generated, printed once)' },

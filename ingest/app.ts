@@ -10,7 +10,7 @@
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import type { Bus, BusMessage } from '../core/bus/bus.js'
+import { BusFullError, type Bus, type BusMessage } from '../core/bus/bus.js'
 import { secretMatches } from '../core/secrets.js'
 import { TOPICS, type DlqRecordV1 } from '../schemas/topics.v1.js'
 import type { DevicesRepository } from './devices.repository.js'
@@ -164,8 +164,11 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
         done(null)
       },
       (err: unknown) => {
-        metrics.messages.inc({ result: 'bus_error' })
-        log.error({ err, deviceId: device.deviceId }, 'bus refused telemetry; withholding PUBACK')
+        const full = err instanceof BusFullError
+        metrics.messages.inc({ result: full ? 'bus_full' : 'bus_error' })
+        // The device keeps the message and sends it again after reconnecting.
+        if (full) log.warn({ deviceId: device.deviceId }, 'bus buffer full; withholding PUBACK and disconnecting')
+        else log.error({ err, deviceId: device.deviceId }, 'bus refused telemetry; withholding PUBACK and disconnecting')
         done(err instanceof Error ? err : new Error(String(err)))
       },
     )

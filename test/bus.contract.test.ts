@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Bus, ConsumedBatch } from '../core/bus/bus.js'
+import { BusFullError, type Bus, type ConsumedBatch } from '../core/bus/bus.js'
 import { KafkaBus } from '../core/bus/kafka.bus.js'
 import { MemoryBus } from '../core/bus/memory.bus.js'
 import { createLogger } from '../core/logger.js'
@@ -151,3 +151,45 @@ describe('in-process bus', () => {
     expect(got[0]).toBe('500')
   })
 })
+
+describe('kafka bus without Kafka', () => {
+  it('buffers a bounded number of messages, refuses more at once, and reports not ready', async () => {
+    // A port nobody listens on: every send waits on connection retries.
+    const bus = track(new KafkaBus({ brokers: ['127.0.0.1:1'], clientId: 'fleetpulse-test', partitions: 1, maxBuffered: 100, closeTimeoutMs: 200, logger }))
+    const first = bus.publish('t', Array.from({ length: 60 }, (_, i) => msg('k', String(i))))
+    first.catch(() => {})
+    await expect(bus.publish('t', Array.from({ length: 60 }, (_, i) => msg('k', String(i))))).rejects.toBeInstanceOf(BusFullError)
+    expect(bus.isReady()).toBe(false)
+    // Still within the bound: accepted into the buffer (not resolved: Kafka never acknowledged it).
+    let settled = false
+    bus.publish('t', [msg('k', 'x')]).then(() => (settled = true), () => (settled = true))
+    await new Promise((r) => setTimeout(r, 300))
+    expect(settled).toBe(false)
+  })
+})
+
+if (process.env.KAFKA_BROKERS) {
+  const brokers = process.env.KAFKA_BROKERS.split(',')
+  describe('kafka bus namespaces', () => {
+    it('keeps topics and groups of two namespaces apart on one cluster', async () => {
+      const topic = unique('ns')
+      const seen = new Map<string, string[]>()
+      for (const namespace of [`a-${randomUUID()}`, `b-${randomUUID()}`]) {
+        const bus = track(new KafkaBus({ brokers, clientId: 'fleetpulse-test', partitions: 2, namespace, logger }))
+        await bus.ensureTopics([topic])
+        const got: string[] = []
+        seen.set(namespace, got)
+        await bus.subscribe({ topic, groupId: 'g', fromBeginning: true }, async (b) => {
+          expect(b.topic).toBe(topic)
+          got.push(...b.messages.map((m) => m.value.toString()))
+        })
+        await bus.publish(topic, [msg('k', namespace)])
+      }
+      for (const [namespace, got] of seen) {
+        await waitFor(() => got.length === 1 || undefined, { what: `the message of ${namespace}` })
+        expect(got).toEqual([namespace])
+      }
+      for (const bus of buses) expect(bus.lag().map((l) => l.groupId)).toEqual(['g'])
+    })
+  })
+}

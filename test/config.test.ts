@@ -38,6 +38,8 @@ describe('loadConfig', () => {
       h3Resolution: 9,
       busPartitions: 8,
       busMaxBacklog: 200_000,
+      busMaxBuffered: 50_000,
+      busNamespace: '',
       sinkBatchSize: 5000,
       sinkFlushMs: 1000,
       logLevel: 'info',
@@ -97,6 +99,8 @@ describe('loadConfig', () => {
     ['ACCESS_TOKEN_TTL_S', '10'],
     ['KAFKA_BROKERS', 'kafka'],
     ['KAFKA_BROKERS', 'kafka:9092;other:9092'],
+    ['BUS_NAMESPACE', 'a.b'],
+    ['BUS_MAX_BUFFERED', '10'],
   ])('refuses %s=%j with a ConfigError naming the variable', (name, value) => {
     const err = configError({ [name]: value })
     expect(err.name).toBe('ConfigError')

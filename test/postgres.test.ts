@@ -2,29 +2,16 @@
  * The Postgres connector and migrations, on embedded PGlite always and on a
  * PostgreSQL server when DATABASE_URL is set (a fresh database per run).
  */
-import { randomBytes } from 'node:crypto'
-import pgDriver from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../core/logger.js'
 import { migratePostgres } from '../core/migrate.js'
 import { createPostgres, type Postgres } from '../core/postgres.js'
+import { freshDatabase } from './helpers/services.js'
 
 const logger = createLogger('silent')
 
-/** A new, empty database on the server of DATABASE_URL. */
-async function freshDatabase(serverUrl: string): Promise<string> {
-  const name = `fleetpulse_test_${randomBytes(6).toString('hex')}`
-  const admin = new pgDriver.Client({ connectionString: serverUrl })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
-  await admin.end()
-  const url = new URL(serverUrl)
-  url.pathname = `/${name}`
-  return url.toString()
-}
-
 const targets: Array<[string, () => Promise<string | undefined>]> = [['PGlite', async () => undefined]]
-if (process.env.DATABASE_URL) targets.push(['PostgreSQL', () => freshDatabase(process.env.DATABASE_URL!)])
+if (process.env.DATABASE_URL) targets.push(['PostgreSQL', async () => (await freshDatabase()).url])
 
 describe.each(targets)('postgres connector on %s', (_name, databaseUrl) => {
   let pg: Postgres

@@ -73,6 +73,8 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
   }
 
   // Each node reads every live update: a group of its own, starting at the end.
+  // The topic may not exist yet when the API starts before any stream process.
+  await deps.bus.ensureTopics([TOPICS.livePositions])
   const subscription: Subscription = await deps.bus.subscribe(
     { topic: TOPICS.livePositions, groupId: `api-live-${randomUUID()}`, fromBeginning: false, maxBatchSize: 2000 },
     async (batch) => {

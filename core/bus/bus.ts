@@ -43,6 +43,14 @@ export interface SubscribeOptions {
   maxWaitMs?: number
 }
 
+/** publish() refused at once because too much already waits; the caller must not acknowledge. */
+export class BusFullError extends Error {
+  constructor(buffered: number) {
+    super(`bus buffer full: ${buffered} messages wait for the bus`)
+    this.name = 'BusFullError'
+  }
+}
+
 export type BatchHandler = (batch: ConsumedBatch) => Promise<void>
 
 export interface Subscription {

@@ -9,9 +9,16 @@
  *   handler's chunk is committed only after the handler resolved. A failing
  *   handler is retried with backoff on the same chunk; on a rebalance the
  *   uncommitted rest is redelivered to the partition's next owner.
+ * - Outages: what waits for Kafka is bounded (`maxBuffered` messages); beyond
+ *   it publish() rejects at once, so ingest withholds the PUBACK and the device
+ *   keeps the message. The bus reports not ready while a send is stuck, the last
+ *   send failed, or the periodic cluster probe fails.
+ * - `namespace` prefixes every topic and group name, so several deployments
+ *   (or test runs) share one cluster without seeing each other.
  */
 import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Message, type Producer } from 'kafkajs'
 import type { Logger } from 'pino'
+import { BusFullError } from './bus.js'
 import type {
   BatchHandler, Bus, BusLag, BusMessage, ConsumedMessage, SubscribeOptions, Subscription,
 } from './bus.js'
@@ -25,7 +32,18 @@ export interface KafkaBusOptions {
   lingerMs?: number
   /** Most messages in one send. */
   maxBatchMessages?: number
+  /** Most messages queued or in flight towards Kafka; beyond it publish() rejects. */
+  maxBuffered?: number
+  /** Prefix of topic and group names ('' = none). */
+  namespace?: string
+  /** How often readiness is probed with a cluster metadata request. */
+  probeIntervalMs?: number
+  /** How long close() waits for a send in flight before giving up on it (its publishers are rejected). */
+  closeTimeoutMs?: number
 }
+
+/** A send in flight for longer than this means Kafka does not answer: not ready. */
+const STUCK_SEND_MS = 3000
 
 interface Pending {
   topic: string
@@ -56,6 +74,14 @@ export class KafkaBus implements Bus {
   private closed = false
   private queue: Pending[] = []
   private queued = 0
+  /** Messages queued or in a send not yet acknowledged. */
+  private buffered = 0
+  private sendStartedAt: number | undefined
+  private lastSendFailed = false
+  private probeOk = true
+  private probeTimer: NodeJS.Timeout | undefined
+  private readonly maxBuffered: number
+  private readonly prefix: string
   private timer: NodeJS.Timeout | undefined
   private sending: Promise<void> = Promise.resolve()
   /** One record per subscription in this process: its consumer and the lag it last saw per partition. */
@@ -68,6 +94,8 @@ export class KafkaBus implements Bus {
     this.log = options.logger.child({ component: 'kafka-bus' })
     this.lingerMs = options.lingerMs ?? 5
     this.maxBatchMessages = options.maxBatchMessages ?? 500
+    this.maxBuffered = options.maxBuffered ?? 50_000
+    this.prefix = options.namespace ? `${options.namespace}.` : ''
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
@@ -85,6 +113,7 @@ export class KafkaBus implements Bus {
       await this.admin.connect()
       await this.producer.connect()
       this.ready = true
+      this.startProbe()
     })().catch((err: unknown) => {
       this.connected = undefined
       throw err
@@ -92,10 +121,40 @@ export class KafkaBus implements Bus {
     return this.connected
   }
 
+  private name(topicOrGroup: string): string {
+    return this.prefix + topicOrGroup
+  }
+
+  /** Asks the cluster for its metadata every few seconds: an idle producer would not notice an outage. */
+  private startProbe(): void {
+    if (this.probeTimer || this.closed) return
+    let inFlight = false
+    this.probeTimer = setInterval(() => {
+      if (inFlight) return
+      inFlight = true
+      let timeout: NodeJS.Timeout | undefined
+      const expired = new Promise<never>((_, reject) => {
+        timeout = setTimeout(() => reject(new Error('probe timed out')), STUCK_SEND_MS)
+      })
+      Promise.race([this.admin.describeCluster(), expired]).then(
+        () => {
+          this.probeOk = true
+          // Kafka answers again: the next send will tell whether it takes messages.
+          this.lastSendFailed = false
+        },
+        () => (this.probeOk = false),
+      ).finally(() => {
+        clearTimeout(timeout)
+        inFlight = false
+      })
+    }, this.options.probeIntervalMs ?? 2000)
+    this.probeTimer.unref()
+  }
+
   async ensureTopics(topics: string[]): Promise<void> {
     await this.connect()
     const existing = new Set(await this.admin.listTopics())
-    const missing = topics.filter((t) => !existing.has(t))
+    const missing = topics.map((t) => this.name(t)).filter((t) => !existing.has(t))
     if (missing.length === 0) return
     await this.admin.createTopics({
       topics: missing.map((topic) => ({ topic, numPartitions: this.options.partitions, replicationFactor: 1 })),
@@ -106,9 +165,11 @@ export class KafkaBus implements Bus {
   publish(topic: string, messages: BusMessage[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('bus is closed'))
     if (messages.length === 0) return Promise.resolve()
+    if (this.buffered + messages.length > this.maxBuffered) return Promise.reject(new BusFullError(this.buffered))
+    this.buffered += messages.length
     return new Promise<void>((resolve, reject) => {
       this.queue.push({
-        topic,
+        topic: this.name(topic),
         messages: messages.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })),
         resolve,
         reject,
@@ -134,22 +195,29 @@ export class KafkaBus implements Bus {
         list.push(...p.messages)
         byTopic.set(p.topic, list)
       }
+      const count = batch.reduce((n, p) => n + p.messages.length, 0)
+      this.sendStartedAt = Date.now()
       try {
         await this.connect()
         await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
         this.ready = true
+        this.lastSendFailed = false
         for (const p of batch) p.resolve()
       } catch (err) {
-        this.ready = false
-        this.log.error({ err }, 'kafka send failed')
+        this.lastSendFailed = true
+        this.log.error({ err, messages: count }, 'kafka send failed; publishers are told, nothing was acknowledged')
         for (const p of batch) p.reject(err)
+      } finally {
+        this.sendStartedAt = undefined
+        this.buffered -= count
       }
     })
   }
 
   async subscribe(options: SubscribeOptions, handler: BatchHandler): Promise<Subscription> {
     await this.connect()
-    const { topic, groupId } = options
+    const { topic } = options
+    const groupId = this.name(options.groupId)
     const maxBatchSize = options.maxBatchSize ?? 500
     const maxWaitMs = options.maxWaitMs ?? 0
     const consumer = this.kafka.consumer({
@@ -163,7 +231,7 @@ export class KafkaBus implements Bus {
       heartbeatInterval: 3000,
     })
     const lag = new Map<number, number>()
-    const record = { topic, groupId, consumer, lag }
+    const record = { topic: this.name(topic), groupId, consumer, lag }
     this.subscriptions.add(record)
     // Resolve once this member has joined its group and has its partitions, so
     // what is published after subscribe() returns is read by the group as it is.
@@ -176,7 +244,7 @@ export class KafkaBus implements Bus {
       joinTimer = setTimeout(resolve, 30_000)
     })
     await consumer.connect()
-    await consumer.subscribe({ topic, fromBeginning: options.fromBeginning ?? false })
+    await consumer.subscribe({ topic: record.topic, fromBeginning: options.fromBeginning ?? false })
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -194,7 +262,7 @@ export class KafkaBus implements Bus {
           }))
           for (let failures = 0; ; failures++) {
             try {
-              await handler({ topic: batch.topic, partition: batch.partition, messages: chunk })
+              await handler({ topic, partition: batch.partition, messages: chunk })
               break
             } catch (err) {
               const delay = Math.min(5000, 50 * 2 ** Math.min(failures + 1, 7))
@@ -226,12 +294,13 @@ export class KafkaBus implements Bus {
   /** Lag as last seen by this process's consumers (high watermark minus committed, per batch). */
   lag(): BusLag[] {
     return [...this.subscriptions].map(({ topic, groupId, lag }) => ({
-      topic, groupId, lag: [...lag.values()].reduce((a, b) => a + b, 0),
+      topic: topic.slice(this.prefix.length), groupId: groupId.slice(this.prefix.length), lag: [...lag.values()].reduce((a, b) => a + b, 0),
     }))
   }
 
   isReady(): boolean {
-    return this.ready && !this.closed
+    const stuck = this.sendStartedAt !== undefined && Date.now() - this.sendStartedAt > STUCK_SEND_MS
+    return this.ready && !this.closed && this.probeOk && !this.lastSendFailed && !stuck
   }
 
   /** Waits until every group with a member here has committed up to each partition's end. */
@@ -264,8 +333,13 @@ export class KafkaBus implements Bus {
   async close(): Promise<void> {
     if (this.closed) return
     this.flush()
-    await this.sending
+    // Kafka may be down: wait for the last send only so long; what it carried
+    // was never acknowledged to anyone, and its publishers hear of the failure.
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.sending, new Promise<void>((r) => (timer = setTimeout(r, this.options.closeTimeoutMs ?? 10_000)))])
+    clearTimeout(timer)
     this.closed = true
+    clearInterval(this.probeTimer)
     await Promise.all([...this.subscriptions].map((s) => s.consumer.disconnect().catch(() => {})))
     await this.producer.disconnect().catch(() => {})
     await this.admin.disconnect().catch(() => {})

@@ -12,6 +12,7 @@ import { loadConfig, type Config } from '../../core/config.js'
 import { createLogger } from '../../core/logger.js'
 import { hashPassword } from '../../core/secrets.js'
 import { startPlatform, type Platform, type RoleName } from '../../bin/platform.js'
+import { serviceEnv } from './services.js'
 
 export const ADMIN_EMAIL = 'admin@test.local'
 export const ADMIN_PASSWORD = 'correct horse battery'
@@ -38,12 +39,27 @@ export function testConfig(env: Record<string, string> = {}): Config {
   })
 }
 
+/** The "services" vitest project runs platform tests on PostgreSQL and Kafka (see vitest.config.ts). */
+export const ON_SERVICES = process.env.FLEETPULSE_TEST_BACKEND === 'services'
+
 export async function startTestPlatform(env: Record<string, string> = {}, roles: RoleName[] = ['ingest', 'stream', 'api']): Promise<TestPlatform> {
-  const config = testConfig(env)
-  const platform = await startPlatform(config, roles, { logger: createLogger(config.logLevel), pgliteDir: 'memory://' })
+  const services = ON_SERVICES ? await serviceEnv() : undefined
+  const config = testConfig({ ...services?.env, ...env })
+  let platform: Platform
+  try {
+    platform = await startPlatform(config, roles, { logger: createLogger(config.logLevel), pgliteDir: 'memory://' })
+  } catch (err) {
+    await services?.cleanup()
+    throw err
+  }
+  const close = platform.close
   return Object.assign(platform, {
     apiUrl: platform.urls.api ?? '',
     mqttUrl: platform.urls.mqtt ?? '',
+    close: async () => {
+      await close()
+      await services?.cleanup()
+    },
   })
 }
 

@@ -34,6 +34,14 @@ export function principalOf(req: FastifyRequest): Principal {
   return req.principal
 }
 
+/** Where a request came from, for the audit log. */
+export interface RequestMeta {
+  requestId: string
+  ip: string
+}
+
+export const requestMeta = (req: { id: string; ip: string }): RequestMeta => ({ requestId: req.id, ip: req.ip })
+
 /** Who did it, for the audit log. */
 export function auditContext(req: FastifyRequest) {
   return {
@@ -61,8 +69,8 @@ export async function authenticateToken(token: string, tokens: TokenService, use
 export function registerAccessControl(app: FastifyInstance, tokens: TokenService, users: UsersRepository): void {
   app.addHook('onRoute', (route) => {
     const config = (route.config ?? {}) as { permission?: Permission; public?: boolean }
-    // The OpenAPI UI and document are public by nature.
-    if (route.url.startsWith('/docs')) {
+    // The OpenAPI UI and document are public by nature, and so is the CORS preflight (@fastify/cors).
+    if (route.url.startsWith('/docs') || (route.method === 'OPTIONS' && route.url === '*')) {
       route.config = { ...config, public: true }
       return
     }

@@ -4,6 +4,8 @@
  * no port (server.ts does both, and attaches Socket.IO).
  */
 import { randomUUID } from 'node:crypto'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { ClickHouseClient } from '@clickhouse/client'
@@ -20,6 +22,12 @@ import { RefreshTokensRepository, UsersRepository } from './auth/users.repositor
 import { registerErrorHandling } from './errors.js'
 import { healthRoutes, type ReadinessCheck } from '../core/health.js'
 import { registerOpenApi } from './openapi.js'
+import { OrganizationsRepository } from './organizations/organizations.repository.js'
+import { organizationsRoutes } from './organizations/organizations.routes.js'
+import { OrganizationsService } from './organizations/organizations.service.js'
+import { registerRateLimits, type RateLimitSettings } from './rate-limits.js'
+import { usersRoutes } from './users/users.routes.js'
+import { UsersService } from './users/users.service.js'
 import { TrackRepository } from './vehicles/track.repository.js'
 import { vehiclesRoutes } from './vehicles/vehicles.routes.js'
 import { VehiclesService } from './vehicles/vehicles.service.js'
@@ -35,6 +43,9 @@ export interface ApiDeps {
   accessTokenTtlS: number
   refreshTokenTtlS: number
   readiness: Record<string, ReadinessCheck>
+  rateLimit: RateLimitSettings
+  /** Browser origins allowed by CORS; empty = no cross-origin access. */
+  corsOrigins: string[]
   bodyLimit?: number
 }
 
@@ -64,16 +75,25 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
 
   const tokens = new TokenService(deps.jwtSecret, deps.accessTokenTtlS)
   const users = new UsersRepository(deps.pool)
+  const refreshTokens = new RefreshTokensRepository(deps.pool)
   const audit = new AuditRepository(deps.pool)
 
   registerErrorHandling(app)
   registerAccessControl(app, tokens, users)
+  // The docs UI serves its own static CSP-compatible assets (see openapi.ts).
+  await app.register(helmet, { global: true })
+  await app.register(cors, { origin: deps.corsOrigins.length ? deps.corsOrigins : false, credentials: false, maxAge: 600 })
+  await registerRateLimits(app, deps.rateLimit)
   await registerOpenApi(app)
 
   await app.register(healthRoutes, { checks: deps.readiness, registry: deps.registry })
   await app.register(authRoutes, {
-    service: new AuthService(users, new RefreshTokensRepository(deps.pool), tokens, audit, deps.refreshTokenTtlS),
+    service: new AuthService(users, refreshTokens, tokens, audit, deps.refreshTokenTtlS),
   })
+  await app.register(organizationsRoutes, {
+    service: new OrganizationsService(deps.pool, new OrganizationsRepository(deps.pool), users, audit),
+  })
+  await app.register(usersRoutes, { service: new UsersService(deps.pool, users, refreshTokens, audit) })
   await app.register(vehiclesRoutes, {
     service: new VehiclesService(
       deps.pool,

@@ -16,5 +16,6 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  // staticCSP: the UI's own assets, allowed by a CSP header of its own (helmet's default would block them).
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
 }

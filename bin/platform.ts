@@ -132,6 +132,8 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
           accessTokenTtlS: config.accessTokenTtlS,
           refreshTokenTtlS: config.refreshTokenTtlS,
           readiness,
+          rateLimit: config.authRateLimit,
+          corsOrigins: config.corsOrigins,
         },
       )
       closers.push(() => platform.api!.close())

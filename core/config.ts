@@ -30,6 +30,9 @@ const INT_VARS = {
   ACCESS_TOKEN_TTL_S: { min: 30, max: 86_400, default: 900 },
   REFRESH_TOKEN_TTL_S: { min: 60, max: 90 * 86_400, default: 30 * 86_400 },
   SHUTDOWN_TIMEOUT_MS: { min: 100, max: 600_000, default: 15_000 },
+  AUTH_RATE_LIMIT_PER_ACCOUNT: { min: 1, max: 1_000_000, default: 10 },
+  AUTH_RATE_LIMIT_PER_ADDRESS: { min: 1, max: 1_000_000, default: 50 },
+  AUTH_RATE_LIMIT_WINDOW_S: { min: 1, max: 86_400, default: 60 },
 } as const satisfies Record<string, IntSpec>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -62,6 +65,10 @@ export interface Config {
   sinkBatchSize: number
   sinkFlushMs: number
   logLevel: LogLevel
+  /** Login, refresh and password reset attempts per window, per account and per client address. */
+  authRateLimit: { perAccount: number; perAddress: number; windowMs: number }
+  /** Browser origins allowed to call the API (CORS); empty = none. */
+  corsOrigins: string[]
   adminEmail: string
   adminPassword: string | undefined
   /** HMAC secret for access tokens; undefined = generated once and kept under dataDir. */
@@ -139,6 +146,18 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('BUS_NAMESPACE may hold only letters, digits, _ and - (at most 64)')
   }
 
+  const corsOrigins = (optional(env, 'CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean)
+  for (const origin of corsOrigins) {
+    let ok = false
+    try {
+      const u = new URL(origin)
+      ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === origin
+    } catch {
+      ok = false
+    }
+    if (!ok) problems.push(`CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like https://console.example.com`)
+  }
+
   const config: Config = {
     host: optional(env, 'HOST') ?? '127.0.0.1',
     port: parseIntVar(env, 'PORT', problems),
@@ -160,6 +179,12 @@ export function loadConfig(env: Env = process.env): Config {
     sinkBatchSize: parseIntVar(env, 'SINK_BATCH_SIZE', problems),
     sinkFlushMs: parseIntVar(env, 'SINK_FLUSH_MS', problems),
     logLevel,
+    authRateLimit: {
+      perAccount: parseIntVar(env, 'AUTH_RATE_LIMIT_PER_ACCOUNT', problems),
+      perAddress: parseIntVar(env, 'AUTH_RATE_LIMIT_PER_ADDRESS', problems),
+      windowMs: parseIntVar(env, 'AUTH_RATE_LIMIT_WINDOW_S', problems) * 1000,
+    },
+    corsOrigins,
     adminEmail: adminEmail.toLowerCase(),
     adminPassword,
     jwtSecret,
@@ -184,6 +209,7 @@ export const CONFIG_VARIABLES = [
   { name: 'KAFKA_CLIENT_ID', default: 'fleetpulse' },
   { name: 'BUS_NAMESPACE', default: '(none)' },
   { name: 'LOG_LEVEL', default: 'info' },
+  { name: 'CORS_ORIGINS', default: '(none)' },
   { name: 'FLEETPULSE_ADMIN_EMAIL', default: 'admin@fleetpulse.local' },
   { name: 'FLEETPULSE_ADMIN_PASSWORD', default: '(generated, printed once)' },
   { name: 'JWT_SECRET', default: '(generated under DATA_DIR)' },

@@ -124,3 +124,52 @@ export const TrackQuery = Type.Object(
 export const TrackPoint = Type.Object({ ...FixFields, seq: Nullable(Type.Integer()) })
 export type TrackPoint = Static<typeof TrackPoint>
 export const Track = Type.Object({ vehicleId: Uuid, from: DateTime, to: DateTime, items: Type.Array(TrackPoint), truncated: Type.Boolean() })
+
+// --- users and organizations
+/** The seeded roles; api/permissions.ts maps each to its permissions. */
+export const ROLE_NAMES = ['operational_admin', 'fleet_manager', 'dispatcher', 'support_agent', 'analyst', 'driver', 'auditor'] as const
+export type RoleName = (typeof ROLE_NAMES)[number]
+export const RoleName = Type.Union(ROLE_NAMES.map((r) => Type.Literal(r)))
+export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254 })
+/** A new password: long enough to matter, bounded so the KDF cannot be made to chew megabytes. */
+export const NewPassword = Type.String({ minLength: 8, maxLength: 256 })
+
+export const CreateUserBody = Type.Object(
+  { email: Email, password: NewPassword, name: Text(1, 200), role: RoleName },
+  { additionalProperties: false },
+)
+export type CreateUserBody = Static<typeof CreateUserBody>
+export const ChangeRoleBody = Type.Object({ role: RoleName }, { additionalProperties: false })
+export const ResetPasswordBody = Type.Object({ password: NewPassword }, { additionalProperties: false })
+export const UserListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    role: Type.Optional(RoleName),
+    active: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+
+export const User = Type.Object({
+  id: Uuid,
+  email: Type.String(),
+  name: Type.String(),
+  role: Type.String(),
+  active: Type.Boolean(),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+})
+export type User = Static<typeof User>
+
+export const CreateOrganizationBody = Type.Object(
+  {
+    name: Text(1, 200),
+    admin: Type.Object({ email: Email, password: NewPassword, name: Type.Optional(Text(1, 200)) }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+)
+export type CreateOrganizationBody = Static<typeof CreateOrganizationBody>
+export const Organization = Type.Object({ id: Uuid, name: Type.String(), createdAt: DateTime })
+export type Organization = Static<typeof Organization>
+export const CreatedOrganization = Type.Object({ ...Organization.properties, admin: User })

@@ -43,6 +43,8 @@ describe('loadConfig', () => {
       sinkBatchSize: 5000,
       sinkFlushMs: 1000,
       logLevel: 'info',
+      authRateLimit: { perAccount: 10, perAddress: 50, windowMs: 60_000 },
+      corsOrigins: [],
       adminEmail: 'admin@fleetpulse.local',
       adminPassword: undefined,
       jwtSecret: undefined,
@@ -100,6 +102,8 @@ describe('loadConfig', () => {
     ['KAFKA_BROKERS', 'kafka'],
     ['KAFKA_BROKERS', 'kafka:9092;other:9092'],
     ['BUS_NAMESPACE', 'a.b'],
+    ['CORS_ORIGINS', 'https://ok.example.com,https://x.example.com/path'],
+    ['AUTH_RATE_LIMIT_WINDOW_S', '0'],
     ['BUS_MAX_BUFFERED', '10'],
   ])('refuses %s=%j with a ConfigError naming the variable', (name, value) => {
     const err = configError({ [name]: value })

@@ -5,15 +5,11 @@
  */
 import { randomUUID } from 'node:crypto'
 import { generateSecret, hashSecret, verifyPassword } from '../../core/secrets.js'
+import type { RequestMeta } from '../access.js'
 import type { AuditRepository } from '../audit.repository.js'
 import { AppError } from '../errors.js'
 import type { TokenService } from './tokens.js'
 import type { RefreshTokensRepository, UserRecord, UsersRepository } from './users.repository.js'
-
-export interface ClientMeta {
-  requestId: string
-  ip: string
-}
 
 // Verified against when the email is unknown, so a miss costs as much as a hit.
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
@@ -38,7 +34,7 @@ export class AuthService {
     }
   }
 
-  async login(email: string, password: string, meta: ClientMeta) {
+  async login(email: string, password: string, meta: RequestMeta) {
     const user = await this.users.findByEmail(email)
     const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_HASH)
     if (!user || !ok || !user.active) {
@@ -53,7 +49,7 @@ export class AuthService {
     return pair
   }
 
-  async refresh(refreshToken: string, meta: ClientMeta) {
+  async refresh(refreshToken: string, meta: RequestMeta) {
     const hash = hashSecret(refreshToken)
     const record = await this.refreshTokens.consume(hash)
     if (!record) {
@@ -77,7 +73,7 @@ export class AuthService {
     return pair
   }
 
-  async logout(refreshToken: string, meta: ClientMeta) {
+  async logout(refreshToken: string, meta: RequestMeta) {
     const family = await this.refreshTokens.findFamily(hashSecret(refreshToken))
     if (family) {
       await this.refreshTokens.revokeFamily(family.familyId)

@@ -1,4 +1,7 @@
 import type pg from 'pg'
+import type { User } from '../../schemas/api.v1.js'
+import { isoSql, type Db } from '../db.js'
+import { afterCursorSql, CURSOR_MICROS_SQL, type CursorKey } from '../pagination.js'
 
 export interface UserRecord {
   id: string
@@ -26,7 +29,63 @@ export class UsersRepository {
     const { rows } = await this.pool.query<UserRecord>(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`, [id])
     return rows[0]
   }
+
+  // --- administration: always within one organization
+
+  async create(db: Db, orgId: string, user: { email: string; name: string; role: string; passwordHash: string }): Promise<User> {
+    const { rows } = await db.query<User>(
+      `INSERT INTO users (org_id, email, name, role, password_hash) VALUES ($1, lower($2), $3, $4, $5) RETURNING ${PUBLIC_COLUMNS}`,
+      [orgId, user.email, user.name, user.role, user.passwordHash],
+    )
+    return rows[0]!
+  }
+
+  async get(orgId: string, id: string, db: Db = this.pool): Promise<User | undefined> {
+    const { rows } = await db.query<User>(`SELECT ${PUBLIC_COLUMNS} FROM users WHERE org_id = $1 AND id = $2`, [orgId, id])
+    return rows[0]
+  }
+
+  /** Locks the row for a change in this transaction, so two concurrent changes serialize. */
+  async getForUpdate(db: Db, orgId: string, id: string): Promise<User | undefined> {
+    const { rows } = await db.query<User>(`SELECT ${PUBLIC_COLUMNS} FROM users WHERE org_id = $1 AND id = $2 FOR UPDATE`, [orgId, id])
+    return rows[0]
+  }
+
+  async list(orgId: string, limit: number, after: CursorKey | undefined, filter: { role?: string; active?: boolean }) {
+    const params: unknown[] = [orgId, limit + 1]
+    const where = ['org_id = $1']
+    if (filter.role !== undefined) where.push(`role = $${params.push(filter.role)}`)
+    if (filter.active !== undefined) where.push(`active = $${params.push(filter.active)}`)
+    if (after) {
+      const micros = params.push(after.micros)
+      const id = params.push(after.id)
+      where.push(afterCursorSql(`$${micros}`, `$${id}`))
+    }
+    const { rows } = await this.pool.query<User & { cursorMicros: string }>(
+      `SELECT ${PUBLIC_COLUMNS}, ${CURSOR_MICROS_SQL} AS "cursorMicros"
+         FROM users WHERE ${where.join(' AND ')} ORDER BY created_at, id LIMIT $2`,
+      params,
+    )
+    return rows
+  }
+
+  /** Changes the given columns of a user of orgId and answers the row after the change. */
+  async update(db: Db, orgId: string, id: string, change: { role?: string; active?: boolean; passwordHash?: string }): Promise<User> {
+    const params: unknown[] = [orgId, id]
+    const sets = ['updated_at = now()']
+    if (change.role !== undefined) sets.push(`role = $${params.push(change.role)}`)
+    if (change.active !== undefined) sets.push(`active = $${params.push(change.active)}`)
+    if (change.passwordHash !== undefined) sets.push(`password_hash = $${params.push(change.passwordHash)}`)
+    const { rows } = await db.query<User>(
+      `UPDATE users SET ${sets.join(', ')} WHERE org_id = $1 AND id = $2 RETURNING ${PUBLIC_COLUMNS}`,
+      params,
+    )
+    return rows[0]!
+  }
 }
+
+/** What the API shows of a user: never the hash, never the platform flag. */
+const PUBLIC_COLUMNS = `id, email, name, role, active, ${isoSql('created_at')} AS "createdAt", ${isoSql('updated_at')} AS "updatedAt"`
 
 export interface RefreshTokenRecord {
   id: string
@@ -72,5 +131,10 @@ export class RefreshTokensRepository {
 
   async revokeFamily(familyId: string): Promise<void> {
     await this.pool.query('UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL', [familyId])
+  }
+
+  /** Every live refresh token of a user (deactivation, password reset). */
+  async revokeAllOfUser(db: Db, userId: string): Promise<void> {
+    await db.query('UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [userId])
   }
 }

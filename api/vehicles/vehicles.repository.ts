@@ -1,11 +1,8 @@
 import type pg from 'pg'
 import type { CreateVehicleBody, Position, Vehicle } from '../../schemas/api.v1.js'
+import { isoSql, type Db } from '../db.js'
 import { afterCursorSql, CURSOR_MICROS_SQL, type CursorKey } from '../pagination.js'
 
-type Db = Pick<pg.Pool, 'query'>
-
-/** RFC 3339 in UTC with milliseconds, the same shape JavaScript's toISOString gives. */
-export const isoSql = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 
 const VEHICLE_COLUMNS = `id, name, plate, vin, ${isoSql('created_at')} AS "createdAt", ${isoSql('updated_at')} AS "updatedAt"`
 

@@ -2,17 +2,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
   CreateVehicleBody, IdParams, Page, PageQuery, Position, ProvisionDeviceBody, ProvisionedDevice, Track, TrackQuery, Vehicle,
 } from '../../schemas/api.v1.js'
-import { principalOf } from '../access.js'
+import { principalOf, requestMeta } from '../access.js'
 import { problemResponses } from '../openapi.js'
 import type { VehiclesService } from './vehicles.service.js'
 
 export const vehiclesRoutes: FastifyPluginAsyncTypebox<{ service: VehiclesService }> = async (app, { service }) => {
-  const meta = (req: { id: string; ip: string }) => ({ requestId: req.id, ip: req.ip })
 
   app.post('/api/v1/vehicles', {
     config: { permission: 'vehicles:write' },
     schema: { tags: ['vehicles'], summary: 'Create a vehicle', body: CreateVehicleBody, response: { 201: Vehicle, ...problemResponses(400, 401, 403) } },
-  }, async (req, reply) => reply.status(201).send(await service.create(principalOf(req), req.body, meta(req))))
+  }, async (req, reply) => reply.status(201).send(await service.create(principalOf(req), req.body, requestMeta(req))))
 
   app.get('/api/v1/vehicles', {
     config: { permission: 'vehicles:read' },
@@ -34,7 +33,7 @@ export const vehiclesRoutes: FastifyPluginAsyncTypebox<{ service: VehiclesServic
       body: ProvisionDeviceBody,
       response: { 201: ProvisionedDevice, ...problemResponses(400, 401, 403, 404) },
     },
-  }, async (req, reply) => reply.status(201).send(await service.provisionDevice(principalOf(req), req.params.id, req.body.kind, meta(req))))
+  }, async (req, reply) => reply.status(201).send(await service.provisionDevice(principalOf(req), req.params.id, req.body.kind, requestMeta(req))))
 
   app.get('/api/v1/vehicles/:id/position', {
     config: { permission: 'telemetry:read' },

@@ -2,17 +2,13 @@
 import type pg from 'pg'
 import { generateSecret, hashSecret } from '../../core/secrets.js'
 import type { CreateVehicleBody } from '../../schemas/api.v1.js'
-import type { Principal } from '../access.js'
+import type { Principal, RequestMeta } from '../access.js'
 import type { AuditRepository } from '../audit.repository.js'
+import { withTransaction } from '../db.js'
 import { AppError, notFound } from '../errors.js'
 import { decodeCursor, page } from '../pagination.js'
 import type { TrackRepository } from './track.repository.js'
 import type { DevicesRepository, VehiclesRepository } from './vehicles.repository.js'
-
-export interface RequestMeta {
-  requestId: string
-  ip: string
-}
 
 const DAY_MS = 24 * 3600 * 1000
 const MAX_TRACK_RANGE_MS = 31 * DAY_MS
@@ -27,23 +23,8 @@ export class VehiclesService {
     private readonly tracks: TrackRepository | undefined,
   ) {}
 
-  private async withTransaction<T>(fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect()
-    try {
-      await client.query('BEGIN')
-      const result = await fn(client)
-      await client.query('COMMIT')
-      return result
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw err
-    } finally {
-      client.release()
-    }
-  }
-
   async create(who: Principal, body: CreateVehicleBody, meta: RequestMeta) {
-    return this.withTransaction(async (db) => {
+    return withTransaction(this.pool, async (db) => {
       const vehicle = await this.vehicles.create(who.orgId, body, db)
       await this.audit.record(
         { orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action: 'vehicle.create', entityType: 'vehicle', entityId: vehicle.id, after: vehicle, ...meta },
@@ -66,7 +47,7 @@ export class VehiclesService {
   async provisionDevice(who: Principal, vehicleId: string, kind: 'gps' | 'dashcam', meta: RequestMeta) {
     await this.get(who, vehicleId)
     const secret = generateSecret()
-    const device = await this.withTransaction(async (db) => {
+    const device = await withTransaction(this.pool, async (db) => {
       const created = await this.devices.create(db, who.orgId, vehicleId, kind, hashSecret(secret))
       await this.audit.record(
         { orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action: 'device.provision', entityType: 'device', entityId: created.id, after: created, ...meta },

@@ -35,6 +35,9 @@ export function testConfig(env: Record<string, string> = {}): Config {
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     SINK_FLUSH_MS: '100',
     SHUTDOWN_TIMEOUT_MS: '5000',
+    // Tests log in often from one address; the limits have their own test.
+    AUTH_RATE_LIMIT_PER_ACCOUNT: '100000',
+    AUTH_RATE_LIMIT_PER_ADDRESS: '100000',
     ...env,
   })
 }

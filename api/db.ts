@@ -1,0 +1,30 @@
+/** Small SQL helpers every repository and service of the API shares. */
+import type pg from 'pg'
+
+/** A pool or a client inside a transaction: what a repository method runs its query on. */
+export type Db = Pick<pg.Pool, 'query'>
+
+/** RFC 3339 in UTC with milliseconds, the same shape JavaScript's toISOString gives. */
+export const isoSql = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+
+/**
+ * Runs fn in one transaction on one connection. Never take a second pool
+ * connection inside fn: with embedded PGlite the pool has a single connection.
+ */
+export async function withTransaction<T>(pool: pg.Pool, fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    const result = await fn(client)
+    await client.query('COMMIT')
+    return result
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
+/** Postgres unique_violation: the caller turns it into a 409. */
+export const isUniqueViolation = (err: unknown): boolean => (err as { code?: string } | null)?.code === '23505'

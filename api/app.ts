@@ -14,7 +14,9 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import '../schemas/formats.js'
 import { registerAccessControl } from './access.js'
-import { AuditRepository } from './audit.repository.js'
+import { AuditReader, AuditRepository } from './audit/audit.repository.js'
+import { auditRoutes } from './audit/audit.routes.js'
+import { AuditService } from './audit/audit.service.js'
 import { authRoutes } from './auth/auth.routes.js'
 import { AuthService } from './auth/auth.service.js'
 import { TokenService } from './auth/tokens.js'
@@ -93,6 +95,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(organizationsRoutes, {
     service: new OrganizationsService(deps.pool, new OrganizationsRepository(deps.pool), users, audit),
   })
+  await app.register(auditRoutes, { service: new AuditService(new AuditReader(deps.pool)) })
   await app.register(usersRoutes, { service: new UsersService(deps.pool, users, refreshTokens, audit) })
   await app.register(vehiclesRoutes, {
     service: new VehiclesService(

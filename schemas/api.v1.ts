@@ -173,3 +173,34 @@ export type CreateOrganizationBody = Static<typeof CreateOrganizationBody>
 export const Organization = Type.Object({ id: Uuid, name: Type.String(), createdAt: DateTime })
 export type Organization = Static<typeof Organization>
 export const CreatedOrganization = Type.Object({ ...Organization.properties, admin: User })
+
+// --- audit log
+export const AuditQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    actorId: Type.Optional(Uuid),
+    action: Type.Optional(Type.String({ pattern: '^[a-z_]+\\.[a-z_]+$', maxLength: 100 })),
+    entityType: Type.Optional(Type.String({ pattern: '^[a-z_]+$', maxLength: 64 })),
+    entityId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9-]+$', maxLength: 64 })),
+    from: Type.Optional(DateTime),
+    to: Type.Optional(DateTime),
+  },
+  { additionalProperties: false },
+)
+export type AuditQuery = Static<typeof AuditQuery>
+export const AuditExportQuery = Type.Omit(AuditQuery, ['limit', 'cursor'], { additionalProperties: false })
+export const AuditEntry = Type.Object({
+  id: Type.String({ description: 'increasing with time' }),
+  at: DateTime,
+  actorId: Type.Union([Uuid, Type.Null()]),
+  actorEmail: Type.Union([Type.String(), Type.Null()]),
+  action: Type.String(),
+  entityType: Type.String(),
+  entityId: Type.Union([Type.String(), Type.Null()]),
+  before: Type.Unknown(),
+  after: Type.Unknown(),
+  requestId: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+})
+export type AuditEntry = Static<typeof AuditEntry>

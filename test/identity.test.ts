@@ -5,6 +5,7 @@
  * and CORS.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { csvCell } from '../api/audit/audit.service.js'
 import { missingToGrant, ROLES, type Permission } from '../api/permissions.js'
 import { api, login, startTestPlatform, type TestPlatform } from './helpers/platform.js'
 
@@ -174,6 +175,73 @@ describe('users', () => {
       const res = await api(base, 'POST', '/api/v1/users', { token, body: { email: email('x'), password: 'a long password', name: 'x', role: 'driver' } })
       expect(res.status, role).toBe(403)
     }
+  })
+})
+
+describe('audit log API', () => {
+  it('lets an auditor read the organization log newest first, filtered by entity, in cursor pages', async () => {
+    const auditor = await createUser(admin, 'auditor')
+    const token = await login(base, auditor.email, auditor.password)
+    const target = await createUser(admin, 'analyst')
+    await api(base, 'PUT', `/api/v1/users/${target.id}/role`, { token: admin, body: { role: 'dispatcher' } })
+    await api(base, 'POST', `/api/v1/users/${target.id}/deactivate`, { token: admin })
+
+    const all = await api(base, 'GET', `/api/v1/audit?entityType=user&entityId=${target.id}`, { token })
+    expect(all.status).toBe(200)
+    expect(all.body.items.map((e: { action: string }) => e.action)).toEqual(['user.deactivate', 'user.role_change', 'user.create'])
+    expect(all.body.items[1]).toMatchObject({ before: { role: 'analyst' }, after: { role: 'dispatcher' }, actorEmail: 'admin@test.local' })
+    expect(all.body.items[0].requestId).toBeTruthy()
+
+    const first = await api(base, 'GET', `/api/v1/audit?entityId=${target.id}&limit=2`, { token })
+    const second = await api(base, 'GET', `/api/v1/audit?entityId=${target.id}&limit=2&cursor=${first.body.nextCursor}`, { token })
+    const ids = all.body.items.map((e: { id: string }) => Number(e.id))
+    expect(ids).toEqual([...ids].sort((a, b) => b - a))
+    expect([...first.body.items, ...second.body.items].map((e: { id: string }) => e.id)).toEqual(all.body.items.map((e: { id: string }) => e.id))
+    expect(second.body.nextCursor).toBeNull()
+
+    const logins = await api(base, 'GET', `/api/v1/audit?action=auth.login&actorId=${auditor.id}`, { token })
+    expect(logins.body.items).toHaveLength(1)
+    expect((await api(base, 'GET', '/api/v1/audit?from=2030-01-01T00:00:00Z&to=2029-01-01T00:00:00Z', { token })).status).toBe(400)
+    expect((await api(base, 'GET', '/api/v1/audit?cursor=bm9wZQ', { token })).status).toBe(400)
+  })
+
+  it('refuses roles without audit:read and shows another organization none of these rows', async () => {
+    const dispatcher = await createUser(admin, 'dispatcher')
+    expect((await api(base, 'GET', '/api/v1/audit', { token: await login(base, dispatcher.email, dispatcher.password) })).status).toBe(403)
+    const otherEmail = email('audit-other')
+    await api(base, 'POST', '/api/v1/organizations', { token: admin, body: { name: 'Elsewhere', admin: { email: otherEmail, password: 'elsewhere password' } } })
+    const other = await login(base, otherEmail, 'elsewhere password')
+    const res = await api(base, 'GET', '/api/v1/audit?limit=500', { token: other })
+    expect(res.status).toBe(200)
+    // Its creation (by the platform admin) and its admin's login, nothing of the first organization.
+    for (const e of res.body.items) expect([otherEmail, 'admin@test.local']).toContain(e.actorEmail)
+    expect(res.body.items.map((e: { action: string }) => e.action).sort()).toEqual(['auth.login', 'organization.create', 'user.create'])
+  })
+
+  it('exports CSV with a header and one line per row', async () => {
+    const auditor = await createUser(admin, 'auditor')
+    const token = await login(base, auditor.email, auditor.password)
+    const res = await fetch(`${base}/api/v1/audit/export?action=user.create`, { headers: { authorization: `Bearer ${token}` } })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/csv/)
+    expect(res.headers.get('content-disposition')).toMatch(/attachment; filename="audit-/)
+    const lines = (await res.text()).trimEnd().split('\r\n')
+    expect(lines[0]).toBe('id,at,actorId,actorEmail,action,entityType,entityId,requestId,ip,before,after')
+    const json = await api(base, 'GET', '/api/v1/audit?action=user.create&limit=500', { token })
+    expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(json.body.items.map((e: { id: string }) => e.id))
+    expect(lines[1]).toContain(',user.create,user,')
+  })
+})
+
+describe('CSV cells', () => {
+  it('quotes separators and neutralises spreadsheet formulas', () => {
+    expect(csvCell('plain')).toBe('plain')
+    expect(csvCell('a,b')).toBe('"a,b"')
+    expect(csvCell('say "hi"')).toBe('"say ""hi"""')
+    expect(csvCell('=HYPERLINK("x")')).toBe(`"'=HYPERLINK(""x"")"`)
+    expect(csvCell('+1')).toBe("'+1")
+    expect(csvCell(null)).toBe('')
+    expect(csvCell({ role: 'x' })).toBe('"{""role"":""x""}"')
   })
 })
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { generateSecret, hashSecret, verifyPassword } from '../../core/secrets.js'
 import type { RequestMeta } from '../access.js'
-import type { AuditRepository } from '../audit.repository.js'
+import type { AuditRepository } from '../audit/audit.repository.js'
 import { AppError } from '../errors.js'
 import type { TokenService } from './tokens.js'
 import type { RefreshTokensRepository, UserRecord, UsersRepository } from './users.repository.js'

@@ -1,5 +1,7 @@
 /** The append-only audit log: one row per mutation, login and failed login. */
 import type pg from 'pg'
+import type { AuditEntry as AuditRow, AuditQuery } from '../../schemas/api.v1.js'
+import { isoSql } from '../db.js'
 
 export interface AuditEntry {
   orgId: string | null
@@ -40,5 +42,34 @@ export class AuditRepository {
         entry.requestId, entry.ip,
       ],
     )
+  }
+}
+
+export type AuditFilter = Omit<AuditQuery, 'limit' | 'cursor'>
+
+const ROW_COLUMNS = `id::text AS id, ${isoSql('created_at')} AS at, actor_id AS "actorId", actor_email AS "actorEmail", action,
+  entity_type AS "entityType", entity_id AS "entityId", before, after, request_id AS "requestId", ip`
+
+export class AuditReader {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** One organization's rows, newest first, older than `beforeId` when given. */
+  async list(orgId: string, filter: AuditFilter, limit: number, beforeId: string | undefined): Promise<AuditRow[]> {
+    const params: unknown[] = [orgId, limit]
+    const where = ['org_id = $1']
+    const add = (sql: string, value: unknown) => where.push(sql.replace('?', `$${params.push(value)}`))
+    if (filter.actorId) add('actor_id = ?', filter.actorId)
+    if (filter.action) add('action = ?', filter.action)
+    if (filter.entityType) add('entity_type = ?', filter.entityType)
+    if (filter.entityId) add('entity_id = ?', filter.entityId)
+    if (filter.from) add('created_at >= ?', filter.from)
+    if (filter.to) add('created_at < ?', filter.to)
+    if (beforeId) add('id < ?::bigint', beforeId)
+    // audit_log.id, not the text alias "id": order and cursor compare numbers.
+    const { rows } = await this.pool.query<AuditRow>(
+      `SELECT ${ROW_COLUMNS} FROM audit_log WHERE ${where.join(' AND ')} ORDER BY audit_log.id DESC LIMIT $2`,
+      params,
+    )
+    return rows
   }
 }

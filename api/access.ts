@@ -66,17 +66,30 @@ export async function authenticateToken(token: string, tokens: TokenService, use
   }
 }
 
-export function registerAccessControl(app: FastifyInstance, tokens: TokenService, users: UsersRepository): void {
+/** A registered route and what it requires, as the access hook enforces it. */
+export interface RouteAccess {
+  method: string
+  url: string
+  permission: Permission | undefined
+  public: boolean
+}
+
+/** Installs the access hooks; answers the route table they guard (filled as routes register). */
+export function registerAccessControl(app: FastifyInstance, tokens: TokenService, users: UsersRepository): RouteAccess[] {
+  const table: RouteAccess[] = []
   app.addHook('onRoute', (route) => {
     const config = (route.config ?? {}) as { permission?: Permission; public?: boolean }
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
     // The OpenAPI UI and document are public by nature, and so is the CORS preflight (@fastify/cors).
     if (route.url.startsWith('/docs') || (route.method === 'OPTIONS' && route.url === '*')) {
       route.config = { ...config, public: true }
+      for (const method of methods) table.push({ method, url: route.url, permission: undefined, public: true })
       return
     }
     if (!config.permission && config.public !== true) {
       throw new Error(`route ${route.method} ${route.url} declares neither a permission nor public: true`)
     }
+    for (const method of methods) table.push({ method, url: route.url, permission: config.permission, public: config.public === true })
     if (config.permission && route.schema) {
       const schema = route.schema as Record<string, unknown>
       schema.security = [{ bearerAuth: [] }]
@@ -98,4 +111,5 @@ export function registerAccessControl(app: FastifyInstance, tokens: TokenService
       throw new AppError('forbidden', `this action needs the permission ${config.permission}`)
     }
   })
+  return table
 }

@@ -13,7 +13,7 @@ import type pg from 'pg'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import '../schemas/formats.js'
-import { registerAccessControl } from './access.js'
+import { registerAccessControl, type RouteAccess } from './access.js'
 import { AuditReader, AuditRepository } from './audit/audit.repository.js'
 import { auditRoutes } from './audit/audit.routes.js'
 import { AuditService } from './audit/audit.service.js'
@@ -55,6 +55,8 @@ export interface Api {
   app: FastifyInstance
   tokens: TokenService
   users: UsersRepository
+  /** Every route with the permission it requires (for the route-walking tests and the docs). */
+  routes: RouteAccess[]
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -81,7 +83,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   const audit = new AuditRepository(deps.pool)
 
   registerErrorHandling(app)
-  registerAccessControl(app, tokens, users)
+  const routes = registerAccessControl(app, tokens, users)
   // The docs UI serves its own static CSP-compatible assets (see openapi.ts).
   await app.register(helmet, { global: true })
   await app.register(cors, { origin: deps.corsOrigins.length ? deps.corsOrigins : false, credentials: false, maxAge: 600 })
@@ -107,5 +109,5 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     ),
   })
   await app.ready()
-  return { app, tokens, users }
+  return { app, tokens, users, routes }
 }

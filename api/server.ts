@@ -1,6 +1,7 @@
 /** Listens: the REST API and Socket.IO share one port. Owns their teardown. */
 import type { AddressInfo } from 'node:net'
 import type { Bus } from '../core/bus/bus.js'
+import type { RouteAccess } from './access.js'
 import { buildApi, type ApiDeps } from './app.js'
 import { startLive } from './live/live.gateway.js'
 
@@ -11,16 +12,18 @@ export interface ApiServerOptions {
 
 export interface ApiServer {
   port: number
+  routes: RouteAccess[]
   close(): Promise<void>
 }
 
 export async function startApi(options: ApiServerOptions, deps: ApiDeps & { bus: Bus }): Promise<ApiServer> {
-  const { app, tokens, users } = await buildApi(deps)
+  const { app, tokens, users, routes } = await buildApi(deps)
   const live = await startLive({ httpServer: app.server, bus: deps.bus, tokens, users, logger: deps.logger })
   await app.listen({ host: options.host, port: options.port })
   const port = (app.server.address() as AddressInfo).port
   return {
     port,
+    routes,
     close: async () => {
       await live.close()
       await app.close()

@@ -30,11 +30,13 @@ export class OrganizationsService {
         const admin = await this.users.create(db, org.id, {
           email: body.admin.email, name: body.admin.name ?? 'Administrator', role: 'operational_admin', passwordHash,
         })
-        const actor = { actorId: who.userId, actorEmail: who.email, ...meta }
-        // The platform admin acts across organizations: the rows belong to the new one.
-        await this.audit.record({ orgId: org.id, action: 'organization.create', entityType: 'organization', entityId: org.id, after: org, ...actor }, db)
-        await this.audit.record({ orgId: org.id, action: 'user.create', entityType: 'user', entityId: admin.id, after: admin, ...actor }, db)
-        return { ...org, admin }
+        const created = { ...org, admin }
+        // One row for the one action; it belongs to the new organization, whose auditors see how it began.
+        await this.audit.record({
+          orgId: org.id, actorId: who.userId, actorEmail: who.email, action: 'organization.create',
+          entityType: 'organization', entityId: org.id, after: created, ...meta,
+        }, db)
+        return created
       })
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError('conflict', 'a user with the admin email already exists')

@@ -1,0 +1,216 @@
+/**
+ * Walks Fastify's route table rather than sampling it: every route is public
+ * (from a short list) or declares a permission; every guarded route answers 401
+ * without a token and 403 to a role without its permission; every route taking
+ * an id answers 404 for another organization's id and changes nothing; every
+ * mutating route writes exactly one audit row. A new route without an entry in
+ * ROUTES below fails this file, so it cannot be added unchecked.
+ */
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { RouteAccess } from '../api/access.js'
+import { ROLES, type Permission, type Role } from '../api/permissions.js'
+import { api, login, provisionVehicle, startTestPlatform, type TestPlatform } from './helpers/platform.js'
+
+const PUBLIC = [
+  'GET /healthz', 'GET /readyz', 'GET /metrics',
+  'POST /api/v1/auth/login', 'POST /api/v1/auth/refresh', 'POST /api/v1/auth/logout',
+  'OPTIONS *',
+]
+
+interface Org {
+  adminToken: string
+  adminId: string
+  vehicleId: string
+  userId: string
+}
+
+interface Ctx {
+  a: Org
+  b: Org
+  /** A fresh user of org A per call, for routes that change a user. */
+  newUser(): Promise<string>
+  refreshToken(): Promise<string>
+}
+
+interface RouteCase {
+  /** Path parameters for org `org`'s records. */
+  params?: (ctx: Ctx, org: Org) => Promise<Record<string, string>> | Record<string, string>
+  body?: (ctx: Ctx) => Promise<unknown> | unknown
+  query?: string
+  /** Mutations: the audit action exactly one row must carry. */
+  audit?: string
+  expect?: number
+}
+
+const uniqueEmail = () => `walk-${randomUUID()}@example.com`
+
+const ROUTES: Record<string, RouteCase> = {
+  'POST /api/v1/vehicles': { body: () => ({ name: 'Walker' }), audit: 'vehicle.create', expect: 201 },
+  'GET /api/v1/vehicles': {},
+  'GET /api/v1/vehicles/:id': { params: (_c, o) => ({ id: o.vehicleId }) },
+  'POST /api/v1/vehicles/:id/devices': { params: (_c, o) => ({ id: o.vehicleId }), body: () => ({ kind: 'gps' }), audit: 'device.provision', expect: 201 },
+  'GET /api/v1/vehicles/:id/position': { params: (_c, o) => ({ id: o.vehicleId }), expect: 404 /* no fix yet: position_not_found */ },
+  'GET /api/v1/vehicles/:id/track': { params: (_c, o) => ({ id: o.vehicleId }) },
+  'POST /api/v1/organizations': { body: () => ({ name: 'Walk org', admin: { email: uniqueEmail(), password: 'walk admin password' } }), audit: 'organization.create', expect: 201 },
+  'GET /api/v1/organizations': {},
+  'POST /api/v1/users': { body: () => ({ email: uniqueEmail(), password: 'walk user password', name: 'Walker', role: 'analyst' }), audit: 'user.create', expect: 201 },
+  'GET /api/v1/users': {},
+  'GET /api/v1/users/:id': { params: (_c, o) => ({ id: o.userId }) },
+  'PUT /api/v1/users/:id/role': { params: async (c, o) => ({ id: o === c.a ? await c.newUser() : o.userId }), body: () => ({ role: 'dispatcher' }), audit: 'user.role_change' },
+  'POST /api/v1/users/:id/deactivate': { params: async (c, o) => ({ id: o === c.a ? await c.newUser() : o.userId }), audit: 'user.deactivate' },
+  'POST /api/v1/users/:id/activate': { params: async (c, o) => ({ id: o === c.a ? await c.newUser() : o.userId }), audit: 'user.activate' },
+  'POST /api/v1/users/:id/password': { params: async (c, o) => ({ id: o === c.a ? await c.newUser() : o.userId }), body: () => ({ password: 'walk new password' }), audit: 'user.password_reset' },
+  'GET /api/v1/audit': {},
+  'GET /api/v1/audit/export': {},
+  'POST /api/v1/auth/login': { body: () => ({ email: 'admin@test.local', password: 'correct horse battery' }), audit: 'auth.login' },
+  'POST /api/v1/auth/refresh': { body: async (c) => ({ refreshToken: await c.refreshToken() }), audit: 'auth.refresh' },
+  'POST /api/v1/auth/logout': { body: async (c) => ({ refreshToken: await c.refreshToken() }), audit: 'auth.logout', expect: 204 },
+}
+
+let platform: TestPlatform
+let base: string
+let ctx: Ctx
+let routes: RouteAccess[]
+const roleTokens = new Map<Role, string>()
+
+const key = (r: { method: string; url: string }) => `${r.method} ${r.url}`
+const fill = (url: string, params: Record<string, string>) => url.replace(/:(\w+)/g, (_m, name: string) => params[name] ?? randomUUID())
+const isMutation = (method: string) => !['GET', 'HEAD', 'OPTIONS'].includes(method)
+
+async function createUser(token: string, role: Role): Promise<{ id: string; email: string; password: string }> {
+  const body = { email: uniqueEmail(), password: 'walk user password', name: `Walker ${role}`, role }
+  const res = await api(base, 'POST', '/api/v1/users', { token, body })
+  if (res.status !== 201) throw new Error(`create user: ${res.status} ${JSON.stringify(res.body)}`)
+  return { id: res.body.id, email: body.email, password: body.password }
+}
+
+async function setUpOrg(adminToken: string): Promise<Org> {
+  const me = await api(base, 'GET', '/api/v1/users?role=operational_admin', { token: adminToken })
+  const vehicle = await provisionVehicle(base, adminToken, 'Walk fixture')
+  const user = await createUser(adminToken, 'analyst')
+  return { adminToken, adminId: me.body.items[0].id, vehicleId: vehicle.vehicleId, userId: user.id }
+}
+
+beforeAll(async () => {
+  platform = await startTestPlatform()
+  base = platform.apiUrl
+  routes = platform.api!.routes.filter((r) => r.method !== 'HEAD' && !r.url.startsWith('/docs'))
+  const adminToken = await login(base)
+  const bEmail = uniqueEmail()
+  const org = await api(base, 'POST', '/api/v1/organizations', { token: adminToken, body: { name: 'Org B', admin: { email: bEmail, password: 'org b admin password' } } })
+  expect(org.status).toBe(201)
+  const a = await setUpOrg(adminToken)
+  const b = await setUpOrg(await login(base, bEmail, 'org b admin password'))
+  ctx = {
+    a, b,
+    newUser: async () => (await createUser(adminToken, 'analyst')).id,
+    refreshToken: async () => (await api(base, 'POST', '/api/v1/auth/login', { body: { email: 'admin@test.local', password: 'correct horse battery' } })).body.refreshToken,
+  }
+  for (const role of Object.keys(ROLES) as Role[]) {
+    const u = await createUser(adminToken, role)
+    roleTokens.set(role, await login(base, u.email, u.password))
+  }
+})
+afterAll(async () => {
+  await platform?.close()
+})
+
+/** A role of org A without the permission (organizations:manage: an organization's own admin). */
+function tokenLacking(permission: Permission): string {
+  const role = (Object.keys(ROLES) as Role[]).find((r) => !(ROLES[r] as readonly Permission[]).includes(permission))
+  return role ? roleTokens.get(role)! : roleTokens.get('operational_admin')!
+}
+
+describe('the route table', () => {
+  it('has an entry in this walk for every route, and no stale entries', () => {
+    const guarded = routes.filter((r) => !r.public).map(key).sort()
+    expect(guarded.filter((k) => !ROUTES[k])).toEqual([])
+    const all = new Set(routes.map(key))
+    expect(Object.keys(ROUTES).filter((k) => !all.has(k))).toEqual([])
+  })
+
+  it('makes public only the short list; every other route declares a permission', () => {
+    expect(routes.filter((r) => r.public).map(key).sort()).toEqual([...PUBLIC].sort())
+    for (const r of routes.filter((x) => !x.public)) expect(r.permission, key(r)).toBeDefined()
+  })
+
+  it('answers 401 without a token and 403 to a role without the permission, on every guarded route', async () => {
+    for (const r of routes.filter((x) => !x.public)) {
+      const url = fill(r.url, {})
+      const anonymous = await api(base, r.method, url, { body: isMutation(r.method) ? {} : undefined })
+      expect(anonymous.status, `${key(r)} without a token`).toBe(401)
+      const denied = await api(base, r.method, url, { token: tokenLacking(r.permission!), body: isMutation(r.method) ? {} : undefined })
+      expect(denied.status, `${key(r)} without ${r.permission}`).toBe(403)
+      expect(denied.body.code).toBe('forbidden')
+    }
+  })
+})
+
+/** Everything a route with this id could change: the user or vehicle row, and the vehicle's devices. */
+async function stateOf(id: string) {
+  const { rows } = await platform.postgres.pool.query(
+    `SELECT (SELECT row_to_json(u) FROM users u WHERE u.id = $1) AS "user",
+            (SELECT row_to_json(v) FROM vehicles v WHERE v.id = $1) AS vehicle,
+            (SELECT count(*)::int FROM devices d WHERE d.vehicle_id = $1) AS devices`,
+    [id],
+  )
+  return rows[0]
+}
+
+describe('tenancy, route by route', () => {
+  it("answers 404 on every route taking an id when the id is another organization's, and changes nothing", async () => {
+    const withId = routes.filter((r) => !r.public && r.url.includes(':id'))
+    expect(withId.length).toBeGreaterThan(5)
+    for (const r of withId) {
+      const c = ROUTES[key(r)]!
+      const params = await c.params!(ctx, ctx.a)
+      const auditBefore = (await platform.postgres.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n
+      const before = await stateOf(params.id!)
+      const res = await api(base, r.method, fill(r.url, params), { token: ctx.b.adminToken, body: c.body ? await c.body(ctx) : undefined })
+      expect(res.status, `${key(r)} with org A's id as org B`).toBe(404)
+      expect(res.body.code).toBe('not_found')
+      const auditAfter = (await platform.postgres.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n
+      expect(auditAfter, `${key(r)} wrote nothing`).toBe(auditBefore)
+      expect(await stateOf(params.id!), `${key(r)} changed nothing`).toEqual(before)
+    }
+  })
+})
+
+describe('audit, route by route', () => {
+  it('writes exactly one audit row with actor, action and after for every mutating route', async () => {
+    const mutating = routes.filter((r) => isMutation(r.method) && r.method !== 'OPTIONS')
+    expect(mutating.length).toBeGreaterThan(8)
+    for (const r of mutating) {
+      const c = ROUTES[key(r)]!
+      expect(c.audit, `${key(r)} names its audit action`).toBeDefined()
+      const params = c.params ? await c.params(ctx, ctx.a) : {}
+      const requestId = `walk-${randomUUID()}`
+      const res = await api(base, r.method, `${fill(r.url, params)}${c.query ?? ''}`, {
+        token: r.public ? undefined : ctx.a.adminToken,
+        body: c.body ? await c.body(ctx) : undefined,
+        headers: { 'x-request-id': requestId },
+      })
+      expect(res.status, `${key(r)}: ${JSON.stringify(res.body)}`).toBe(c.expect ?? 200)
+      const { rows } = await platform.postgres.pool.query('SELECT * FROM audit_log WHERE request_id = $1', [requestId])
+      expect(rows.map((x) => x.action), key(r)).toEqual([c.audit])
+      expect(rows[0].actor_id, `${key(r)} actor`).toBe(ctx.a.adminId)
+      expect(rows[0].ip).toBeTruthy()
+      if (!r.url.startsWith('/api/v1/auth/')) {
+        expect(rows[0].after, `${key(r)} after`).not.toBeNull()
+        if (params.id && r.url.startsWith('/api/v1/users/')) expect(rows[0].before, `${key(r)} before`).not.toBeNull()
+      }
+    }
+  })
+})
+
+describe('reads, route by route', () => {
+  it('answers every GET route for its own organization', async () => {
+    for (const r of routes.filter((x) => !x.public && x.method === 'GET')) {
+      const c = ROUTES[key(r)]!
+      const params = c.params ? await c.params(ctx, ctx.a) : {}
+      const res = await api(base, 'GET', fill(r.url, params), { token: ctx.a.adminToken })
+      expect(res.status, `${key(r)}: ${JSON.stringify(res.body)}`).toBe(c.expect ?? 200)
+    }
+  })
+})

@@ -29,6 +29,7 @@ import { organizationsRoutes } from './organizations/organizations.routes.js'
 import { OrganizationsService } from './organizations/organizations.service.js'
 import { registerRateLimits, type RateLimitSettings } from './rate-limits.js'
 import { usersRoutes } from './users/users.routes.js'
+import { registerValidation } from './validation.js'
 import { UsersService } from './users/users.service.js'
 import { TrackRepository } from './vehicles/track.repository.js'
 import { vehiclesRoutes } from './vehicles/vehicles.routes.js'
@@ -70,7 +71,6 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.addHook('onRequest', async (req, reply) => {
@@ -82,8 +82,9 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   const refreshTokens = new RefreshTokensRepository(deps.pool)
   const audit = new AuditRepository(deps.pool)
 
-  registerErrorHandling(app)
+  registerValidation(app)
   const routes = registerAccessControl(app, tokens, users)
+  registerErrorHandling(app, routes)
   // The docs UI serves its own static CSP-compatible assets (see openapi.ts).
   await app.register(helmet, { global: true })
   await app.register(cors, { origin: deps.corsOrigins.length ? deps.corsOrigins : false, credentials: false, maxAge: 600 })

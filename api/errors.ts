@@ -3,7 +3,7 @@
  * turns any error into application/problem+json (RFC 9457) with the request id.
  * A 5xx body never carries the underlying message, stack or SQL.
  */
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 export const ERRORS = {
   validation_failed: { status: 400, title: 'Request is invalid' },
@@ -14,7 +14,7 @@ export const ERRORS = {
   forbidden: { status: 403, title: 'Permission denied' },
   not_found: { status: 404, title: 'Not found' },
   route_not_found: { status: 404, title: 'No such route' },
-  position_not_found: { status: 404, title: 'No position yet' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },
   payload_too_large: { status: 413, title: 'Request body is too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported content type' },
@@ -66,7 +66,19 @@ export function problem(code: ErrorCode, detail: string, instance: string, reque
   return { type: `https://fleetpulse.dev/problems/${code}`, title, status, code, detail, instance, requestId, ...extra }
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+/** The methods routes answer for a concrete path (none: the path is not a route at all). */
+function methodsFor(routes: ReadonlyArray<{ method: string; url: string }>, path: string): string[] {
+  const methods = new Set<string>()
+  for (const r of routes) {
+    if (r.url === '*') continue
+    const pattern = new RegExp(`^${r.url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:\w+/g, '[^/]+').replace(/\*/g, '.*')}$`)
+    if (pattern.test(path)) methods.add(r.method)
+  }
+  return [...methods].sort()
+}
+
+/** `routes` is the route table (filled as routes register): it tells a wrong method (405) from a wrong path (404). */
+export function registerErrorHandling(app: FastifyInstance, routes: ReadonlyArray<{ method: string; url: string }>): void {
   app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
     let body: Problem
     if (err instanceof AppError) {
@@ -90,7 +102,21 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (err instanceof AppError && err.code === 'unauthorized') reply.header('www-authenticate', 'Bearer')
     return reply.status(body.status).type('application/problem+json').send(body)
   })
-  app.setNotFoundHandler((req, reply) => {
-    reply.status(404).type('application/problem+json').send(problem('route_not_found', `${req.method} ${req.url} is not a route`, req.url, req.id))
+  // Before any body parsing: a request no route matches (say QUERY or TRACE with
+  // a body) is answered here, not refused by a content-type parser first.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.url === undefined) return unrouted(routes, req, reply)
   })
+  app.setNotFoundHandler((req, reply) => unrouted(routes, req, reply))
+}
+
+/** 405 with Allow for a path some route answers with other methods, else 404. */
+function unrouted(routes: ReadonlyArray<{ method: string; url: string }>, req: FastifyRequest, reply: FastifyReply) {
+  const allowed = methodsFor(routes, req.url.split('?')[0]!)
+  if (allowed.length > 0) {
+    return reply.status(405).header('allow', allowed.join(', ')).type('application/problem+json')
+      .send(problem('method_not_allowed', `${req.method} is not allowed here; allowed: ${allowed.join(', ')}`, req.url, req.id))
+  }
+  return reply.status(404).type('application/problem+json')
+    .send(problem('route_not_found', `${req.method} ${req.url} is not a route`, req.url, req.id))
 }

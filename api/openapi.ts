@@ -3,9 +3,12 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Problem } from '../schemas/api.v1.js'
 
-/** Error responses for a route's schema, all the shared Problem shape. */
+/** Error responses for a route's schema: the shared Problem shape, as application/problem+json. */
 export function problemResponses(...statuses: number[]) {
-  return Object.fromEntries(statuses.map((s) => [s, { ...Problem, description: 'Problem details (RFC 9457)' }]))
+  return Object.fromEntries(statuses.map((s) => [s, {
+    description: 'Problem details (RFC 9457)',
+    content: { 'application/problem+json': { schema: Problem } },
+  }]))
 }
 
 export async function registerOpenApi(app: FastifyInstance): Promise<void> {

@@ -33,10 +33,17 @@ export const Problem = Type.Object(
 export const Page = <T extends TSchema>(item: T) =>
   Type.Object({ items: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 
+/** Keyset position `<microseconds>.<uuid>` from a previous page's nextCursor (see api/pagination.ts). */
+export const PageCursor = Type.String({
+  pattern: '^[0-9]{1,16}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+  maxLength: 53,
+  description: "the previous page's nextCursor",
+})
+
 export const PageQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    cursor: Type.Optional(PageCursor),
   },
   { additionalProperties: false },
 )
@@ -144,7 +151,7 @@ export const ResetPasswordBody = Type.Object({ password: NewPassword }, { additi
 export const UserListQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    cursor: Type.Optional(PageCursor),
     role: Type.Optional(RoleName),
     active: Type.Optional(Type.Boolean()),
   },
@@ -178,7 +185,7 @@ export const CreatedOrganization = Type.Object({ ...Organization.properties, adm
 export const AuditQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$', description: "the previous page's nextCursor" })),
     actorId: Type.Optional(Uuid),
     action: Type.Optional(Type.String({ pattern: '^[a-z_]+\\.[a-z_]+$', maxLength: 100 })),
     entityType: Type.Optional(Type.String({ pattern: '^[a-z_]+$', maxLength: 64 })),

@@ -4,7 +4,9 @@
 #   scripts/services.sh up     install what is missing, start both, print the env to use
 #   scripts/services.sh down   stop both
 #   scripts/services.sh env    print DATABASE_URL and KAFKA_BROKERS
-#   scripts/services.sh tools  install the command-line tools the tests use (mosquitto_pub)
+#   scripts/services.sh tools  install the tools the tests and the benchmark use: mosquitto
+#                              (broker and clients) and Schemathesis (from PyPI, in a venv
+#                              under the cache: $FLEETPULSE_CACHE/venv/bin/st)
 #
 # PostgreSQL: Debian's package, its `main` cluster on 127.0.0.1:5432, with a
 # role and database `fleetpulse`. Kafka: 3.9.1 in KRaft mode (one node, broker
@@ -135,10 +137,28 @@ postgres_down() {
   say "PostgreSQL stopped"
 }
 
+SCHEMATHESIS_VERSION=4.32.5
+
 tools() {
-  command -v mosquitto_pub >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then apt_install mosquitto-clients
-  else say "mosquitto-clients not installed (needs root for apt-get); the CLI test falls back to MQTT.js"; fi
+  local pkgs=()
+  command -v mosquitto_pub >/dev/null 2>&1 || pkgs+=(mosquitto-clients)
+  [ -x /usr/sbin/mosquitto ] || pkgs+=(mosquitto)
+  python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs+=(python3-venv)
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then apt_install "${pkgs[@]}"
+    else say "not installed (needs root for apt-get): ${pkgs[*]}; the tests that need them are skipped"; fi
+  fi
+  schemathesis_install
+}
+
+schemathesis_install() {
+  local venv=$CACHE/venv
+  if [ -x "$venv/bin/st" ] && "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then return 0; fi
+  command -v python3 >/dev/null || { say "python3 is missing: Schemathesis is not installed, its test is skipped"; return 0; }
+  say "installing Schemathesis $SCHEMATHESIS_VERSION from PyPI into $venv"
+  mkdir -p "$CACHE"
+  { python3 -m venv "$venv" && "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"; } >"$CACHE/pip.log" 2>&1 \
+    || fail "pip could not install schemathesis $SCHEMATHESIS_VERSION (see $CACHE/pip.log)"
 }
 
 print_env() {

@@ -50,7 +50,7 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/v1/vehicles': {},
   'GET /api/v1/vehicles/:id': { params: (_c, o) => ({ id: o.vehicleId }) },
   'POST /api/v1/vehicles/:id/devices': { params: (_c, o) => ({ id: o.vehicleId }), body: () => ({ kind: 'gps' }), audit: 'device.provision', expect: 201 },
-  'GET /api/v1/vehicles/:id/position': { params: (_c, o) => ({ id: o.vehicleId }), expect: 404 /* no fix yet: position_not_found */ },
+  'GET /api/v1/vehicles/:id/position': { params: (_c, o) => ({ id: o.vehicleId }), expect: 204 /* no fix yet */ },
   'GET /api/v1/vehicles/:id/track': { params: (_c, o) => ({ id: o.vehicleId }) },
   'POST /api/v1/organizations': { body: () => ({ name: 'Walk org', admin: { email: uniqueEmail(), password: 'walk admin password' } }), audit: 'organization.create', expect: 201 },
   'GET /api/v1/organizations': {},

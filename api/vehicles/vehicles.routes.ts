@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
 import {
   CreateVehicleBody, IdParams, Page, PageQuery, Position, ProvisionDeviceBody, ProvisionedDevice, Track, TrackQuery, Vehicle,
 } from '../../schemas/api.v1.js'
@@ -37,15 +38,22 @@ export const vehiclesRoutes: FastifyPluginAsyncTypebox<{ service: VehiclesServic
 
   app.get('/api/v1/vehicles/:id/position', {
     config: { permission: 'telemetry:read' },
-    schema: { tags: ['telemetry'], summary: "A vehicle's latest position", params: IdParams, response: { 200: Position, ...problemResponses(400, 401, 403, 404) } },
-  }, async (req) => service.position(principalOf(req), req.params.id))
+    schema: {
+      tags: ['telemetry'], summary: "A vehicle's latest position", description: '204 when the vehicle has not reported a position yet.',
+      params: IdParams, response: { 200: Position, 204: Type.Null({ description: 'no position reported yet' }), ...problemResponses(400, 401, 403, 404) },
+    },
+  }, async (req, reply) => {
+    const position = await service.position(principalOf(req), req.params.id)
+    return position ? position : reply.status(204).send(null)
+  })
 
   app.get('/api/v1/vehicles/:id/track', {
     config: { permission: 'telemetry:read' },
     schema: {
       tags: ['telemetry'],
       summary: "A vehicle's fixes in time order (ClickHouse)",
-      description: 'Default range: the 24 hours before `to` (default now). At most 31 days.',
+      description: 'Default range: the 24 hours before `to` (default now). A longer range than 31 days is shortened to the 31 days '
+        + 'before `to`; `from` after `to` is an empty range. The answer names the effective `from` and `to`.',
       params: IdParams,
       querystring: TrackQuery,
       response: { 200: Track, ...problemResponses(400, 401, 403, 404, 503) },

@@ -4,6 +4,7 @@ import { generateSecret, hashSecret } from '../../core/secrets.js'
 import type { CreateVehicleBody } from '../../schemas/api.v1.js'
 import type { Principal, RequestMeta } from '../access.js'
 import type { AuditRepository } from '../audit/audit.repository.js'
+import { instantOf } from '../dates.js'
 import { withTransaction } from '../db.js'
 import { AppError, notFound } from '../errors.js'
 import { decodeCursor, page } from '../pagination.js'
@@ -61,21 +62,19 @@ export class VehiclesService {
   async position(who: Principal, vehicleId: string) {
     await this.get(who, vehicleId)
     const position = await this.vehicles.latestPosition(who.orgId, vehicleId)
-    if (!position) throw new AppError('position_not_found', 'this vehicle has not reported a position yet')
+    // undefined: the vehicle exists and has not reported yet (the route answers 204).
     return position
   }
 
   async track(who: Principal, vehicleId: string, query: { from?: string; to?: string; limit?: number }) {
     if (!this.tracks) throw new AppError('analytics_unavailable', 'this API node has no ClickHouse; ask a node that runs the stream role, or set CLICKHOUSE_URL')
     await this.get(who, vehicleId)
-    const to = query.to ? new Date(query.to) : new Date()
-    const from = query.from ? new Date(query.from) : new Date(to.getTime() - DAY_MS)
-    if (from > to) throw new AppError('validation_failed', 'from must not be after to', { errors: [{ path: 'querystring/from', message: 'after to' }] })
-    if (to.getTime() - from.getTime() > MAX_TRACK_RANGE_MS) {
-      throw new AppError('validation_failed', 'a track spans at most 31 days', { errors: [{ path: 'querystring/from', message: 'range too long' }] })
-    }
+    // The effective range is answered back: within the store's time range, at
+    // most 31 days (ending at `to`); `from` after `to` is an empty range.
+    const to = new Date(query.to ? instantOf(query.to, 'to') : Date.now())
+    const from = new Date(Math.max(query.from ? instantOf(query.from, 'from') : to.getTime() - DAY_MS, to.getTime() - MAX_TRACK_RANGE_MS, 0))
     const limit = query.limit ?? 10_000
-    const items = await this.tracks.track(who.orgId, vehicleId, from, to, limit + 1)
+    const items = from > to ? [] : await this.tracks.track(who.orgId, vehicleId, from, to, limit + 1)
     const truncated = items.length > limit
     return { vehicleId, from: from.toISOString(), to: to.toISOString(), items: truncated ? items.slice(0, limit) : items, truncated }
   }

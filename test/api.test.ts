@@ -4,7 +4,7 @@
  * attacks, login auditing, refresh-token rotation, vehicles and devices,
  * tenancy, permissions, and the operational endpoints.
  */
-import { randomUUID } from 'node:crypto'
+import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto'
 import jwt from 'jsonwebtoken'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PERMISSIONS } from '../api/permissions.js'
@@ -267,6 +267,18 @@ describe('bearer authentication', () => {
 
   it('refuses a token signed with the right secret but another HMAC algorithm', async () => {
     expectProblem(await api(base, 'GET', url, { token: accessToken({ algorithm: 'HS512' }) }), 401, 'invalid_token')
+  })
+
+  it('refuses an RS256 token with the right claims (no HS/RS algorithm confusion)', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const payload = { sub: adminId, org: orgId, role: 'operational_admin' }
+    const rs = jwt.sign(payload, privateKey, { algorithm: 'RS256', issuer: ISSUER, audience: AUDIENCE, expiresIn: 300, header: { alg: 'RS256', typ: 'at+jwt' } })
+    expectProblem(await api(base, 'GET', url, { token: rs }), 401, 'invalid_token')
+    // The classic confusion: HS256 "signed" with a public key as the secret.
+    const publicPem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+    const hsWithPem = `${b64url({ alg: 'HS256', typ: 'at+jwt' })}.${b64url({ ...payload, iss: ISSUER, aud: AUDIENCE, exp: Math.floor(Date.now() / 1000) + 300 })}`
+    const sig = createHmac('sha256', publicPem).update(hsWithPem).digest('base64url')
+    expectProblem(await api(base, 'GET', url, { token: `${hsWithPem}.${sig}` }), 401, 'invalid_token')
   })
 
   it('refuses a token with the wrong issuer or the wrong audience', async () => {

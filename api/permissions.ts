@@ -10,22 +10,42 @@ export const PERMISSIONS = [
   'users:manage',
   'vehicles:read',
   'vehicles:write',
+  'drivers:read',
+  'drivers:write',
   'devices:write',
+  'maintenance:read',
+  'maintenance:write',
   'telemetry:read',
   'live:read',
+  'dashboards:read',
+  'exports:read',
+  'orders:read',
+  'orders:write',
+  'assignments:write',
+  'tickets:read',
+  'tickets:write',
   'audit:read',
+  // A driver's own records only: the routes that take these scope every query to the caller.
+  'own:profile',
+  'own:vehicle',
+  'own:tickets',
+  'own:orders',
 ] as const
 export type Permission = (typeof PERMISSIONS)[number]
 
-const all = PERMISSIONS.filter((p) => p !== 'organizations:manage')
+/** Every permission an organization grants (organizations:manage belongs to the platform admin alone). */
+const all = PERMISSIONS.filter((p) => p !== 'organizations:manage' && !p.startsWith('own:'))
 
 export const ROLES = {
   operational_admin: all,
-  fleet_manager: ['vehicles:read', 'vehicles:write', 'devices:write', 'telemetry:read', 'live:read'],
-  dispatcher: ['vehicles:read', 'telemetry:read', 'live:read'],
-  support_agent: ['vehicles:read'],
-  analyst: ['vehicles:read', 'telemetry:read'],
-  driver: [],
+  fleet_manager: [
+    'vehicles:read', 'vehicles:write', 'drivers:read', 'drivers:write', 'devices:write', 'maintenance:read', 'maintenance:write',
+    'telemetry:read', 'live:read', 'dashboards:read',
+  ],
+  dispatcher: ['vehicles:read', 'drivers:read', 'telemetry:read', 'live:read', 'orders:read', 'orders:write', 'assignments:write'],
+  support_agent: ['tickets:read', 'tickets:write', 'vehicles:read', 'drivers:read'],
+  analyst: ['vehicles:read', 'drivers:read', 'telemetry:read', 'dashboards:read', 'exports:read', 'orders:read'],
+  driver: ['own:profile', 'own:vehicle', 'own:tickets', 'own:orders'],
   auditor: ['audit:read'],
 } as const satisfies Record<RoleName, readonly Permission[]>
 
@@ -39,7 +59,15 @@ export function permissionsOf(role: string, isPlatformAdmin: boolean): Set<Permi
   return perms
 }
 
+/** An `own:*` permission is a narrow form of a broad one: who holds the broad one may grant it. */
+const NARROWS: Partial<Record<Permission, Permission>> = {
+  'own:profile': 'users:manage',
+  'own:vehicle': 'vehicles:read',
+  'own:tickets': 'tickets:write',
+  'own:orders': 'orders:write',
+}
+
 /** The permissions of a role that a holder of `held` lacks: a role may be given only when this is empty. */
 export function missingToGrant(held: ReadonlySet<Permission>, role: Role): Permission[] {
-  return ROLES[role].filter((p) => !held.has(p))
+  return ROLES[role].filter((p) => !held.has(p) && !(NARROWS[p] && held.has(NARROWS[p])))
 }

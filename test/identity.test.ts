@@ -4,8 +4,11 @@
  * reset), the grant rule, rate limits on credential routes, security headers
  * and CORS.
  */
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { csvCell } from '../api/audit/audit.service.js'
+import { PACKAGE_ROOT } from '../core/paths.js'
 import { missingToGrant, ROLES, type Permission } from '../api/permissions.js'
 import { api, login, startTestPlatform, type TestPlatform } from './helpers/platform.js'
 
@@ -250,14 +253,30 @@ describe('CSV cells', () => {
   })
 })
 
+describe('the roles table in the README', () => {
+  it('lists exactly the roles and permissions of api/permissions.ts', async () => {
+    const readme = await readFile(path.join(PACKAGE_ROOT, 'README.md'), 'utf8')
+    const start = readme.indexOf('| role | permissions |')
+    const rows = readme.slice(start, readme.indexOf('\n\n', start)).split('\n').slice(2)
+    const table = Object.fromEntries(rows.map((l) => {
+      const [role, perms] = l.split('|').slice(1, 3).map((c) => c.trim())
+      return [role!.replaceAll('`', ''), [...perms!.matchAll(/`([^`]+)`/g)].map((m) => m[1])]
+    }))
+    expect(table).toEqual(Object.fromEntries(Object.entries(ROLES).map(([r, ps]) => [r, [...ps]])))
+  })
+})
+
 describe('the grant rule', () => {
   it('lets a role be given only by someone holding all of its permissions', () => {
     const admin = new Set<Permission>(ROLES.operational_admin)
     for (const role of Object.keys(ROLES) as Array<keyof typeof ROLES>) expect(missingToGrant(admin, role)).toEqual([])
     const manager = new Set<Permission>([...ROLES.fleet_manager, 'users:manage'])
-    expect(missingToGrant(manager, 'dispatcher')).toEqual([])
+    expect(missingToGrant(manager, 'fleet_manager')).toEqual([])
+    expect(missingToGrant(manager, 'dispatcher')).toEqual(['orders:read', 'orders:write', 'assignments:write'])
     expect(missingToGrant(manager, 'operational_admin')).toContain('audit:read')
     expect(missingToGrant(manager, 'auditor')).toEqual(['audit:read'])
+    // own:* comes with the broad permission it narrows.
+    expect(missingToGrant(new Set<Permission>(['users:manage', 'vehicles:read', 'tickets:write']), 'driver')).toEqual(['own:orders'])
   })
 })
 

@@ -81,6 +81,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   const users = new UsersRepository(deps.pool)
   const refreshTokens = new RefreshTokensRepository(deps.pool)
   const audit = new AuditRepository(deps.pool)
+  const auditReader = new AuditReader(deps.pool)
 
   registerValidation(app)
   const routes = registerAccessControl(app, tokens, users)
@@ -98,7 +99,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(organizationsRoutes, {
     service: new OrganizationsService(deps.pool, new OrganizationsRepository(deps.pool), users, audit),
   })
-  await app.register(auditRoutes, { service: new AuditService(new AuditReader(deps.pool)) })
+  await app.register(auditRoutes, { service: new AuditService(auditReader) })
   await app.register(usersRoutes, { service: new UsersService(deps.pool, users, refreshTokens, audit) })
   await app.register(vehiclesRoutes, {
     service: new VehiclesService(
@@ -106,6 +107,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       new VehiclesRepository(deps.pool),
       new DevicesRepository(),
       audit,
+      auditReader,
       deps.clickhouse ? new TrackRepository(deps.clickhouse) : undefined,
     ),
   })

@@ -43,3 +43,23 @@ export function page<T extends { id: string; cursorMicros: string }>(rows: T[], 
     nextCursor: more && last ? encodeCursor({ micros: last.cursorMicros, id: last.id }) : null,
   }
 }
+
+/** A SortedCursor (schemas/api.v1.ts): by creation like a PageCursor, or `n<base64url name>.<uuid>` by name. */
+export type SortedKey = { sort: 'createdAt'; micros: string; id: string } | { sort: 'name'; name: string; id: string }
+
+export function decodeSortedCursor(cursor: string | undefined): SortedKey | undefined {
+  if (cursor === undefined) return undefined
+  const dot = cursor.lastIndexOf('.')
+  const head = cursor.slice(0, dot)
+  const id = cursor.slice(dot + 1)
+  return head.startsWith('n')
+    ? { sort: 'name', name: Buffer.from(head.slice(1), 'base64url').toString('utf8'), id }
+    : { sort: 'createdAt', micros: head, id }
+}
+
+export function encodeSortedCursor(key: SortedKey): string {
+  return key.sort === 'name' ? `n${Buffer.from(key.name).toString('base64url')}.${key.id}` : `${key.micros}.${key.id}`
+}
+
+/** A LIKE pattern matching `text` anywhere, with LIKE's wildcards in it taken literally. */
+export const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`

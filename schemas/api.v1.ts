@@ -26,6 +26,9 @@ export const Problem = Type.Object(
     instance: Type.String(),
     requestId: Type.String(),
     errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) }))),
+    state: Type.Optional(Type.String({ description: 'invalid_transition: the current state' })),
+    allowed: Type.Optional(Type.Array(Type.String(), { description: 'invalid_transition: the steps allowed from it' })),
+    retryAfter: Type.Optional(Type.Integer({ description: 'rate_limited: seconds to wait' })),
   },
   { description: 'RFC 9457 problem details' },
 )
@@ -65,25 +68,99 @@ export const TokenPair = Type.Object({
 })
 
 // --- vehicles
+export const VEHICLE_STATES = ['draft', 'in_review', 'approved', 'rejected', 'active', 'inactive', 'retired'] as const
+export type VehicleState = (typeof VEHICLE_STATES)[number]
+export const VehicleState = Type.Union(VEHICLE_STATES.map((s) => Type.Literal(s)))
+
+const VehicleFields = {
+  name: Text(1, 200),
+  plate: Text(1, 32),
+  vin: Type.String({ pattern: '^[A-HJ-NPR-Z0-9]{17}$', description: 'ISO 3779 VIN' }),
+  make: Text(1, 64),
+  model: Text(1, 64),
+  year: Type.Integer({ minimum: 1900, maximum: 2100 }),
+}
 export const CreateVehicleBody = Type.Object(
   {
-    name: Text(1, 200),
-    plate: Type.Optional(Text(1, 32)),
-    vin: Type.Optional(Type.String({ pattern: '^[A-HJ-NPR-Z0-9]{17}$', description: 'ISO 3779 VIN' })),
+    name: VehicleFields.name,
+    plate: Type.Optional(VehicleFields.plate),
+    vin: Type.Optional(VehicleFields.vin),
+    make: Type.Optional(VehicleFields.make),
+    model: Type.Optional(VehicleFields.model),
+    year: Type.Optional(VehicleFields.year),
   },
   { additionalProperties: false },
 )
 export type CreateVehicleBody = Static<typeof CreateVehicleBody>
+/** What may change after creation; state moves only through the workflow routes. */
+export const UpdateVehicleBody = Type.Object(
+  {
+    name: Type.Optional(VehicleFields.name),
+    plate: Type.Optional(Type.Union([VehicleFields.plate, Type.Null()])),
+    vin: Type.Optional(Type.Union([VehicleFields.vin, Type.Null()])),
+    make: Type.Optional(Type.Union([VehicleFields.make, Type.Null()])),
+    model: Type.Optional(Type.Union([VehicleFields.model, Type.Null()])),
+    year: Type.Optional(Type.Union([VehicleFields.year, Type.Null()])),
+  },
+  { additionalProperties: false, minProperties: 1 },
+)
+export type UpdateVehicleBody = Static<typeof UpdateVehicleBody>
+export const RejectBody = Type.Object({ reason: Text(1, 1000) }, { additionalProperties: false })
 
 export const Vehicle = Type.Object({
   id: Uuid,
   name: Type.String(),
   plate: Type.Union([Type.String(), Type.Null()]),
   vin: Type.Union([Type.String(), Type.Null()]),
+  make: Type.Union([Type.String(), Type.Null()]),
+  model: Type.Union([Type.String(), Type.Null()]),
+  year: Type.Union([Type.Integer(), Type.Null()]),
+  state: VehicleState,
+  rejectReason: Type.Union([Type.String(), Type.Null()]),
   createdAt: DateTime,
   updatedAt: DateTime,
 })
 export type Vehicle = Static<typeof Vehicle>
+
+/**
+ * A position in a sorted list: `<microseconds>.<uuid>` (by creation) or
+ * `n<base64url name>.<uuid>` (by name). The cursor carries its order, so any
+ * string of this shape is a valid position.
+ */
+export const SortedCursor = Type.String({
+  pattern: '^(?:[0-9]{1,16}|n[A-Za-z0-9_-]{0,400})\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+  maxLength: 440,
+  description: "the previous page's nextCursor (it keeps that page's sort)",
+})
+export const VehicleListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    cursor: Type.Optional(SortedCursor),
+    state: Type.Optional(VehicleState),
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'search in name, plate and VIN (case-insensitive)' })),
+    sort: Type.Optional(Type.Union([Type.Literal('createdAt'), Type.Literal('name')], { default: 'createdAt' })),
+  },
+  { additionalProperties: false },
+)
+export type VehicleListQuery = Static<typeof VehicleListQuery>
+
+export const BULK_VEHICLE_ACTIONS = ['submit', 'approve', 'activate', 'deactivate', 'retire'] as const
+export const BulkVehicleBody = Type.Object(
+  {
+    action: Type.Union(BULK_VEHICLE_ACTIONS.map((a) => Type.Literal(a))),
+    ids: Type.Array(Uuid, { minItems: 1, maxItems: 100, uniqueItems: true }),
+  },
+  { additionalProperties: false },
+)
+export const BulkResult = Type.Object({
+  results: Type.Array(Type.Object({
+    id: Uuid,
+    ok: Type.Boolean(),
+    state: Type.Optional(Type.String()),
+    code: Type.Optional(Type.String()),
+    detail: Type.Optional(Type.String()),
+  })),
+})
 
 // --- devices
 export const DeviceKind = Type.Union([Type.Literal('gps'), Type.Literal('dashcam')])
@@ -211,3 +288,12 @@ export const AuditEntry = Type.Object({
   ip: Type.Union([Type.String(), Type.Null()]),
 })
 export type AuditEntry = Static<typeof AuditEntry>
+
+/** An entity's timeline: its audit rows (and those of records that point at it), newest first. */
+export const TimelineQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$', description: "the previous page's nextCursor" })),
+  },
+  { additionalProperties: false },
+)

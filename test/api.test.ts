@@ -411,7 +411,7 @@ describe('refresh tokens', () => {
 // --- 5. vehicles -------------------------------------------------------------
 
 describe('vehicles', () => {
-  it('creates a vehicle: 201 with its id and timestamps', async () => {
+  it('creates a vehicle: 201 with its id and timestamps, as a draft', async () => {
     const res = await api(base, 'POST', '/api/v1/vehicles', { token, body: { name: 'Truck 1', plate: 'B-FP 1', vin: '1HGCM82633A004352' } })
     expect(res.status).toBe(201)
     expect(res.body).toEqual({
@@ -419,6 +419,11 @@ describe('vehicles', () => {
       name: 'Truck 1',
       plate: 'B-FP 1',
       vin: '1HGCM82633A004352',
+      make: null,
+      model: null,
+      year: null,
+      state: 'draft',
+      rejectReason: null,
       createdAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
       updatedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
     })

@@ -30,6 +30,8 @@ interface Ctx {
   b: Org
   /** A fresh user of org A per call, for routes that change a user. */
   newUser(): Promise<string>
+  /** A fresh vehicle of org A brought to a workflow state. */
+  newVehicle(state: 'draft' | 'in_review' | 'approved' | 'active'): Promise<string>
   refreshToken(): Promise<string>
 }
 
@@ -52,6 +54,17 @@ const ROUTES: Record<string, RouteCase> = {
   'POST /api/v1/vehicles/:id/devices': { params: (_c, o) => ({ id: o.vehicleId }), body: () => ({ kind: 'gps' }), audit: 'device.provision', expect: 201 },
   'GET /api/v1/vehicles/:id/position': { params: (_c, o) => ({ id: o.vehicleId }), expect: 204 /* no fix yet */ },
   'GET /api/v1/vehicles/:id/track': { params: (_c, o) => ({ id: o.vehicleId }) },
+  'GET /api/v1/vehicles/:id/log': { params: (_c, o) => ({ id: o.vehicleId }) },
+  'PATCH /api/v1/vehicles/:id': { params: (_c, o) => ({ id: o.vehicleId }), body: () => ({ plate: 'WALK-1' }), audit: 'vehicle.update' },
+  'POST /api/v1/vehicles/:id/submit': { params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('draft') : o.vehicleId }), audit: 'vehicle.submit' },
+  'POST /api/v1/vehicles/:id/approve': { params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('in_review') : o.vehicleId }), audit: 'vehicle.approve' },
+  'POST /api/v1/vehicles/:id/reject': {
+    params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('in_review') : o.vehicleId }), body: () => ({ reason: 'papers missing' }), audit: 'vehicle.reject',
+  },
+  'POST /api/v1/vehicles/:id/activate': { params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('approved') : o.vehicleId }), audit: 'vehicle.activate' },
+  'POST /api/v1/vehicles/:id/deactivate': { params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('active') : o.vehicleId }), audit: 'vehicle.deactivate' },
+  'POST /api/v1/vehicles/:id/retire': { params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('draft') : o.vehicleId }), audit: 'vehicle.retire' },
+  'POST /api/v1/vehicles/bulk': { body: async (c) => ({ action: 'submit', ids: [await c.newVehicle('draft')] }), audit: 'vehicle.submit' },
   'POST /api/v1/organizations': { body: () => ({ name: 'Walk org', admin: { email: uniqueEmail(), password: 'walk admin password' } }), audit: 'organization.create', expect: 201 },
   'GET /api/v1/organizations': {},
   'POST /api/v1/users': { body: () => ({ email: uniqueEmail(), password: 'walk user password', name: 'Walker', role: 'analyst' }), audit: 'user.create', expect: 201 },
@@ -105,6 +118,15 @@ beforeAll(async () => {
   ctx = {
     a, b,
     newUser: async () => (await createUser(adminToken, 'analyst')).id,
+    newVehicle: async (state) => {
+      const v = await api(base, 'POST', '/api/v1/vehicles', { token: adminToken, body: { name: `Walk ${state}` } })
+      const path = { draft: [], in_review: ['submit'], approved: ['submit', 'approve'], active: ['submit', 'approve', 'activate'] }[state]
+      for (const step of path) {
+        const res = await api(base, 'POST', `/api/v1/vehicles/${v.body.id}/${step}`, { token: adminToken })
+        if (res.status !== 200) throw new Error(`${step}: ${res.status} ${JSON.stringify(res.body)}`)
+      }
+      return v.body.id as string
+    },
     refreshToken: async () => (await api(base, 'POST', '/api/v1/auth/login', { body: { email: 'admin@test.local', password: 'correct horse battery' } })).body.refreshToken,
   }
   for (const role of Object.keys(ROLES) as Role[]) {

@@ -53,6 +53,14 @@ const ROW_COLUMNS = `id::text AS id, ${isoSql('created_at')} AS at, actor_id AS 
 export class AuditReader {
   constructor(private readonly pool: pg.Pool) {}
 
+  /** A page of an entity's timeline, newest first, with the cursor for the next. */
+  async timeline(orgId: string, subject: TimelineSubject, query: { limit?: number; cursor?: string }) {
+    const limit = query.limit ?? 100
+    const rows = await timeline(this.pool, orgId, subject, limit + 1, query.cursor)
+    const items = rows.slice(0, limit)
+    return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null }
+  }
+
   /** One organization's rows, newest first, older than `beforeId` when given. */
   async list(orgId: string, filter: AuditFilter, limit: number, beforeId: string | undefined): Promise<AuditRow[]> {
     const params: unknown[] = [orgId, limit]
@@ -72,4 +80,25 @@ export class AuditReader {
     )
     return rows
   }
+}
+
+/** An entity and what points at it through a field of its audit rows (a device's `vehicleId`). */
+export interface TimelineSubject {
+  entityType: string
+  id: string
+  /** Rows of other entities whose before or after has this field equal to id belong to the timeline too. */
+  refField: string
+}
+
+export async function timeline(pool: pg.Pool, orgId: string, subject: TimelineSubject, limit: number, beforeId: string | undefined) {
+  const params: unknown[] = [orgId, subject.entityType, subject.id, subject.refField, limit]
+  const older = beforeId ? `AND audit_log.id < $${params.push(beforeId)}::bigint` : ''
+  const { rows } = await pool.query<AuditRow>(
+    `SELECT ${ROW_COLUMNS} FROM audit_log
+      WHERE org_id = $1 ${older}
+        AND ((entity_type = $2 AND entity_id = $3) OR after ->> $4 = $3 OR before ->> $4 = $3)
+      ORDER BY audit_log.id DESC LIMIT $5`,
+    params,
+  )
+  return rows
 }

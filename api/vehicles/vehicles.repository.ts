@@ -1,40 +1,82 @@
 import type pg from 'pg'
-import type { CreateVehicleBody, Position, Vehicle } from '../../schemas/api.v1.js'
+import type { CreateVehicleBody, Position, UpdateVehicleBody, Vehicle, VehicleState } from '../../schemas/api.v1.js'
 import { isoSql, type Db } from '../db.js'
-import { afterCursorSql, CURSOR_MICROS_SQL, type CursorKey } from '../pagination.js'
+import { afterCursorSql, containsPattern, CURSOR_MICROS_SQL, encodeSortedCursor, type SortedKey } from '../pagination.js'
 
 
-const VEHICLE_COLUMNS = `id, name, plate, vin, ${isoSql('created_at')} AS "createdAt", ${isoSql('updated_at')} AS "updatedAt"`
+const VEHICLE_COLUMNS = `id, name, plate, vin, make, model, year, state, reject_reason AS "rejectReason",
+  ${isoSql('created_at')} AS "createdAt", ${isoSql('updated_at')} AS "updatedAt"`
+
+/** API field -> column, for the fields a client may change. */
+const UPDATABLE = { name: 'name', plate: 'plate', vin: 'vin', make: 'make', model: 'model', year: 'year' } as const
 
 export class VehiclesRepository {
   constructor(private readonly pool: pg.Pool) {}
 
   async create(orgId: string, body: CreateVehicleBody, db: Db = this.pool): Promise<Vehicle> {
     const { rows } = await db.query<Vehicle>(
-      `INSERT INTO vehicles (org_id, name, plate, vin) VALUES ($1, $2, $3, $4) RETURNING ${VEHICLE_COLUMNS}`,
-      [orgId, body.name, body.plate ?? null, body.vin ?? null],
+      `INSERT INTO vehicles (org_id, name, plate, vin, make, model, year) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${VEHICLE_COLUMNS}`,
+      [orgId, body.name, body.plate ?? null, body.vin ?? null, body.make ?? null, body.model ?? null, body.year ?? null],
     )
     return rows[0]!
   }
 
-  async get(orgId: string, id: string): Promise<Vehicle | undefined> {
-    const { rows } = await this.pool.query<Vehicle>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE org_id = $1 AND id = $2`, [orgId, id])
+  async get(orgId: string, id: string, db: Db = this.pool): Promise<Vehicle | undefined> {
+    const { rows } = await db.query<Vehicle>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE org_id = $1 AND id = $2`, [orgId, id])
     return rows[0]
   }
 
-  async list(orgId: string, limit: number, after: CursorKey | undefined) {
-    const params: unknown[] = [orgId, limit + 1]
-    let where = 'org_id = $1'
-    if (after) {
-      params.push(after.micros, after.id)
-      where += ` AND ${afterCursorSql('$3', '$4')}`
+  /** Locks the row in this transaction: of two concurrent transitions, the second sees the first's result. */
+  async getForUpdate(db: Db, orgId: string, id: string): Promise<Vehicle | undefined> {
+    const { rows } = await db.query<Vehicle>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE org_id = $1 AND id = $2 FOR UPDATE`, [orgId, id])
+    return rows[0]
+  }
+
+  async update(db: Db, orgId: string, id: string, change: UpdateVehicleBody): Promise<Vehicle> {
+    const params: unknown[] = [orgId, id]
+    const sets = ['updated_at = now()']
+    for (const [field, column] of Object.entries(UPDATABLE)) {
+      const value = change[field as keyof UpdateVehicleBody]
+      if (value !== undefined) sets.push(`${column} = $${params.push(value)}`)
     }
+    const { rows } = await db.query<Vehicle>(`UPDATE vehicles SET ${sets.join(', ')} WHERE org_id = $1 AND id = $2 RETURNING ${VEHICLE_COLUMNS}`, params)
+    return rows[0]!
+  }
+
+  async setState(db: Db, orgId: string, id: string, state: VehicleState, rejectReason: string | null): Promise<Vehicle> {
+    const { rows } = await db.query<Vehicle>(
+      `UPDATE vehicles SET state = $3, reject_reason = $4, updated_at = now() WHERE org_id = $1 AND id = $2 RETURNING ${VEHICLE_COLUMNS}`,
+      [orgId, id, state, rejectReason],
+    )
+    return rows[0]!
+  }
+
+  /** A page sorted by creation or by name; the cursor, when given, decides the order. */
+  async list(orgId: string, limit: number, query: { state?: VehicleState; q?: string; sort?: 'createdAt' | 'name' }, after: SortedKey | undefined) {
+    const sort = after?.sort ?? query.sort ?? 'createdAt'
+    const params: unknown[] = [orgId, limit + 1]
+    const where = ['org_id = $1']
+    if (query.state) where.push(`state = $${params.push(query.state)}`)
+    if (query.q) {
+      const p = params.push(containsPattern(query.q))
+      where.push(`(name ILIKE $${p} OR plate ILIKE $${p} OR vin ILIKE $${p})`)
+    }
+    if (after?.sort === 'name') where.push(`(name, id) > ($${params.push(after.name)}, $${params.push(after.id)}::uuid)`)
+    if (after?.sort === 'createdAt') where.push(afterCursorSql(`$${params.push(after.micros)}`, `$${params.push(after.id)}`))
     const { rows } = await this.pool.query<Vehicle & { cursorMicros: string }>(
       `SELECT ${VEHICLE_COLUMNS}, ${CURSOR_MICROS_SQL} AS "cursorMicros"
-         FROM vehicles WHERE ${where} ORDER BY created_at, id LIMIT $2`,
+         FROM vehicles WHERE ${where.join(' AND ')} ORDER BY ${sort === 'name' ? 'name, id' : 'created_at, id'} LIMIT $2`,
       params,
     )
-    return rows
+    const more = rows.length > limit
+    const items = rows.slice(0, limit)
+    const last = items[items.length - 1]
+    return {
+      items: items.map(({ cursorMicros: _c, ...v }) => v),
+      nextCursor: more && last
+        ? encodeSortedCursor(sort === 'name' ? { sort, name: last.name, id: last.id } : { sort, micros: last.cursorMicros, id: last.id })
+        : null,
+    }
   }
 
   async latestPosition(orgId: string, vehicleId: string): Promise<Position | undefined> {

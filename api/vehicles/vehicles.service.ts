@@ -1,15 +1,26 @@
 /** Vehicles, their devices and their telemetry, always within the caller's organization. */
 import type pg from 'pg'
 import { generateSecret, hashSecret } from '../../core/secrets.js'
-import type { CreateVehicleBody } from '../../schemas/api.v1.js'
+import type { CreateVehicleBody, UpdateVehicleBody, Vehicle, VehicleListQuery } from '../../schemas/api.v1.js'
 import type { Principal, RequestMeta } from '../access.js'
-import type { AuditRepository } from '../audit/audit.repository.js'
+import type { AuditReader, AuditRepository } from '../audit/audit.repository.js'
 import { instantOf } from '../dates.js'
 import { withTransaction } from '../db.js'
 import { AppError, notFound } from '../errors.js'
-import { decodeCursor, page } from '../pagination.js'
+import { decodeSortedCursor } from '../pagination.js'
+import { Workflow } from '../workflow.js'
 import type { TrackRepository } from './track.repository.js'
 import type { DevicesRepository, VehiclesRepository } from './vehicles.repository.js'
+
+export const VEHICLE_WORKFLOW = new Workflow('vehicle', {
+  submit: { from: ['draft', 'rejected'], to: 'in_review' },
+  approve: { from: ['in_review'], to: 'approved' },
+  reject: { from: ['in_review'], to: 'rejected' },
+  activate: { from: ['approved', 'inactive'], to: 'active' },
+  deactivate: { from: ['active'], to: 'inactive' },
+  retire: { from: ['draft', 'rejected', 'approved', 'inactive'], to: 'retired' },
+} as const)
+export type VehicleTransition = keyof typeof VEHICLE_WORKFLOW.transitions
 
 const DAY_MS = 24 * 3600 * 1000
 const MAX_TRACK_RANGE_MS = 31 * DAY_MS
@@ -20,6 +31,7 @@ export class VehiclesService {
     private readonly vehicles: VehiclesRepository,
     private readonly devices: DevicesRepository,
     private readonly audit: AuditRepository,
+    private readonly auditReader: AuditReader,
     /** Undefined on an API node that does not reach ClickHouse. */
     private readonly tracks: TrackRepository | undefined,
   ) {}
@@ -41,8 +53,62 @@ export class VehiclesService {
     return vehicle
   }
 
-  async list(who: Principal, limit: number, cursor: string | undefined) {
-    return page(await this.vehicles.list(who.orgId, limit, decodeCursor(cursor)), limit)
+  async list(who: Principal, query: VehicleListQuery) {
+    return this.vehicles.list(who.orgId, query.limit ?? 50, query, decodeSortedCursor(query.cursor))
+  }
+
+  async log(who: Principal, id: string, query: { limit?: number; cursor?: string }) {
+    await this.get(who, id)
+    return this.auditReader.timeline(who.orgId, { entityType: 'vehicle', id, refField: 'vehicleId' }, query)
+  }
+
+  private record(who: Principal, meta: RequestMeta, db: pg.PoolClient, action: string, id: string, before: Vehicle, after: Vehicle) {
+    return this.audit.record(
+      { orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action, entityType: 'vehicle', entityId: id, before, after, ...meta },
+      db,
+    )
+  }
+
+  /** Changes the allowed fields; a retired vehicle is history and does not change. */
+  async update(who: Principal, id: string, change: UpdateVehicleBody, meta: RequestMeta): Promise<Vehicle> {
+    return withTransaction(this.pool, async (db) => {
+      const before = await this.vehicles.getForUpdate(db, who.orgId, id)
+      if (!before) throw notFound('vehicle')
+      if (before.state === 'retired') throw new AppError('invalid_transition', 'a retired vehicle cannot change', { state: before.state, allowed: [] })
+      const after = await this.vehicles.update(db, who.orgId, id, change)
+      await this.record(who, meta, db, 'vehicle.update', id, before, after)
+      return after
+    })
+  }
+
+  /**
+   * One workflow step, in one transaction with the row locked: two concurrent
+   * steps on one vehicle serialize, and the second is judged on the first's result.
+   */
+  async transition(who: Principal, id: string, step: VehicleTransition, meta: RequestMeta, reason?: string): Promise<Vehicle> {
+    return withTransaction(this.pool, async (db) => {
+      const before = await this.vehicles.getForUpdate(db, who.orgId, id)
+      if (!before) throw notFound('vehicle')
+      const state = VEHICLE_WORKFLOW.next(before.state, step)
+      const after = await this.vehicles.setState(db, who.orgId, id, state, step === 'reject' ? reason ?? null : null)
+      await this.record(who, meta, db, `vehicle.${step}`, id, before, after)
+      return after
+    })
+  }
+
+  /** Each id on its own (its own transaction and audit row): one refusal does not undo the others. */
+  async bulk(who: Principal, step: VehicleTransition, ids: string[], meta: RequestMeta) {
+    const results = []
+    for (const id of ids) {
+      try {
+        const v = await this.transition(who, id, step, meta)
+        results.push({ id, ok: true, state: v.state })
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err
+        results.push({ id, ok: false, code: err.code, detail: err.message, ...(typeof err.extra?.state === 'string' ? { state: err.extra.state } : {}) })
+      }
+    }
+    return { results }
   }
 
   async provisionDevice(who: Principal, vehicleId: string, kind: 'gps' | 'dashcam', meta: RequestMeta) {

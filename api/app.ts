@@ -10,6 +10,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type pg from 'pg'
+import type { Bus } from '../core/bus/bus.js'
+import { TOPICS } from '../schemas/topics.v1.js'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import '../schemas/formats.js'
@@ -34,7 +36,10 @@ import { UsersService } from './users/users.service.js'
 import { TrackRepository } from './vehicles/track.repository.js'
 import { vehiclesRoutes } from './vehicles/vehicles.routes.js'
 import { VehiclesService } from './vehicles/vehicles.service.js'
-import { DevicesRepository, VehiclesRepository } from './vehicles/vehicles.repository.js'
+import { VehiclesRepository } from './vehicles/vehicles.repository.js'
+import { DevicesRepository } from './devices/devices.repository.js'
+import { devicesRoutes } from './devices/devices.routes.js'
+import { DevicesService } from './devices/devices.service.js'
 
 export interface ApiDeps {
   pool: pg.Pool
@@ -42,6 +47,8 @@ export interface ApiDeps {
   clickhouse: ClickHouseClient | undefined
   logger: Logger
   registry: Registry
+  /** Device changes are announced to ingest on the bus (control.devices.v1). */
+  bus: Bus
   jwtSecret: string
   accessTokenTtlS: number
   refreshTokenTtlS: number
@@ -101,15 +108,13 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   })
   await app.register(auditRoutes, { service: new AuditService(auditReader) })
   await app.register(usersRoutes, { service: new UsersService(deps.pool, users, refreshTokens, audit) })
+  const vehicles = new VehiclesRepository(deps.pool)
   await app.register(vehiclesRoutes, {
-    service: new VehiclesService(
-      deps.pool,
-      new VehiclesRepository(deps.pool),
-      new DevicesRepository(),
-      audit,
-      auditReader,
-      deps.clickhouse ? new TrackRepository(deps.clickhouse) : undefined,
-    ),
+    service: new VehiclesService(deps.pool, vehicles, audit, auditReader, deps.clickhouse ? new TrackRepository(deps.clickhouse) : undefined),
+  })
+  await deps.bus.ensureTopics([TOPICS.deviceControl])
+  await app.register(devicesRoutes, {
+    service: new DevicesService(deps.pool, new DevicesRepository(deps.pool), vehicles, audit, deps.bus, deps.logger),
   })
   await app.ready()
   return { app, tokens, users, routes }

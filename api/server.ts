@@ -1,6 +1,5 @@
 /** Listens: the REST API and Socket.IO share one port. Owns their teardown. */
 import type { AddressInfo } from 'node:net'
-import type { Bus } from '../core/bus/bus.js'
 import type { RouteAccess } from './access.js'
 import { buildApi, type ApiDeps } from './app.js'
 import { startLive } from './live/live.gateway.js'
@@ -16,7 +15,7 @@ export interface ApiServer {
   close(): Promise<void>
 }
 
-export async function startApi(options: ApiServerOptions, deps: ApiDeps & { bus: Bus }): Promise<ApiServer> {
+export async function startApi(options: ApiServerOptions, deps: ApiDeps): Promise<ApiServer> {
   const { app, tokens, users, routes } = await buildApi(deps)
   const live = await startLive({ httpServer: app.server, bus: deps.bus, tokens, users, logger: deps.logger })
   await app.listen({ host: options.host, port: options.port })

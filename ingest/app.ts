@@ -7,12 +7,15 @@
  * device authenticates as username = device id, password = secret, and the org
  * and vehicle it publishes for are looked up once at CONNECT.
  */
+import { randomUUID } from 'node:crypto'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { BusFullError, type Bus, type BusMessage } from '../core/bus/bus.js'
 import { secretMatches } from '../core/secrets.js'
-import { TOPICS, type DlqRecordV1 } from '../schemas/topics.v1.js'
+import { decodeBatch } from '../core/bus/decode.js'
+import { DeviceControlV1, TOPICS, type DlqRecordV1 } from '../schemas/topics.v1.js'
 import type { DevicesRepository } from './devices.repository.js'
 import { createIngestMetrics } from './ingest.metrics.js'
 import { decodeTelemetry, type DeviceIdentity } from './telemetry.decoder.js'
@@ -42,6 +45,8 @@ function connectError(message: string, returnCode: number): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
 
+const checkControl = TypeCompiler.Compile(DeviceControlV1)
+
 export const telemetryTopic = (deviceId: string) => `devices/${deviceId}/telemetry`
 export const eventsTopic = (deviceId: string) => `devices/${deviceId}/events`
 export const commandsTopic = (deviceId: string) => `devices/${deviceId}/commands`
@@ -56,7 +61,9 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
   // Client ids of persistent sessions, by owning device: a clean=false session
   // outlives its connection, and another device must not resume it.
   const sessionOwners = new Map<string, string>()
-  await bus.ensureTopics([TOPICS.positions, TOPICS.dlq])
+  await bus.ensureTopics([TOPICS.positions, TOPICS.dlq, TOPICS.deviceControl])
+  // Connected clients by device: a revoked, rotated or rebound device is cut off at once.
+  const clientsByDevice = new Map<string, Set<Client>>()
 
   const broker = await Aedes.createBroker({
     concurrency: 1000,
@@ -178,15 +185,39 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
     metrics.connected.inc()
     const device = identities.get(client)
     if (device) {
+      const set = clientsByDevice.get(device.deviceId) ?? new Set<Client>()
+      clientsByDevice.set(device.deviceId, set.add(client))
       devices.touchLastSeen(device.deviceId).catch((err: unknown) => log.warn({ err }, 'last_seen update failed'))
     }
   })
-  broker.on('clientDisconnect', () => metrics.connected.dec())
+  broker.on('clientDisconnect', (client) => {
+    metrics.connected.dec()
+    const device = identities.get(client)
+    const set = device ? clientsByDevice.get(device.deviceId) : undefined
+    if (set?.delete(client) && set.size === 0) clientsByDevice.delete(device!.deviceId)
+  })
+
+  // Every ingest process reads every device change: a group of its own, from now on.
+  const control = await bus.subscribe(
+    { topic: TOPICS.deviceControl, groupId: `ingest-control-${randomUUID()}`, fromBeginning: false },
+    async (batch) => {
+      for (const change of decodeBatch(batch, checkControl, (m) => log.error({ offset: m.offset }, 'malformed control.devices.v1 message; skipped'))) {
+        for (const client of clientsByDevice.get(change.deviceId) ?? []) {
+          log.info({ deviceId: change.deviceId, action: change.action }, 'device changed; disconnecting it')
+          metrics.controlDisconnects.inc({ action: change.action })
+          client.close()
+        }
+      }
+    },
+  )
   broker.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'))
   broker.on('connectionError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'))
 
   return {
     broker,
-    close: () => new Promise<void>((resolve) => broker.close(() => resolve())),
+    close: async () => {
+      await control.close()
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+    },
   }
 }

@@ -24,6 +24,12 @@ export function createIngestMetrics(registry: Registry) {
       help: 'Valid fixes handed to the bus (telemetry.positions.v1)',
       registers: [registry],
     }),
+    controlDisconnects: new Counter({
+      name: 'fleetpulse_ingest_control_disconnects_total',
+      help: 'Devices disconnected because they were revoked, rotated or rebound',
+      labelNames: ['action'] as const,
+      registers: [registry],
+    }),
     fixesInvalid: new Counter({
       name: 'fleetpulse_ingest_invalid_total',
       help: 'Rejected telemetry sent to telemetry.dlq.v1, by reason',

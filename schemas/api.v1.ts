@@ -165,14 +165,36 @@ export const BulkResult = Type.Object({
 // --- devices
 export const DeviceKind = Type.Union([Type.Literal('gps'), Type.Literal('dashcam')])
 export const ProvisionDeviceBody = Type.Object({ kind: DeviceKind }, { additionalProperties: false })
-export const ProvisionedDevice = Type.Object({
+export const CreateDeviceBody = Type.Object({ kind: DeviceKind, vehicleId: Type.Optional(Uuid), firmware: Type.Optional(Text(1, 64)) }, { additionalProperties: false })
+export const BindDeviceBody = Type.Object({ vehicleId: Uuid }, { additionalProperties: false })
+export const UpdateDeviceBody = Type.Object({ firmware: Type.Union([Text(1, 64), Type.Null()]) }, { additionalProperties: false })
+export const Device = Type.Object({
   id: Uuid,
-  vehicleId: Uuid,
+  vehicleId: Type.Union([Uuid, Type.Null()]),
   kind: DeviceKind,
-  secret: Type.String({ description: 'MQTT password; shown only in this response' }),
-  topic: Type.String({ description: 'MQTT topic to publish telemetry to' }),
+  firmware: Type.Union([Type.String(), Type.Null()]),
+  lastSeenAt: Type.Union([DateTime, Type.Null()], { description: 'last connect or fix' }),
+  revokedAt: Type.Union([DateTime, Type.Null()]),
+  secretRotatedAt: Type.Union([DateTime, Type.Null()]),
   createdAt: DateTime,
 })
+export type Device = Static<typeof Device>
+export const ProvisionedDevice = Type.Object({
+  ...Device.properties,
+  secret: Type.String({ description: 'MQTT password; shown only in this response' }),
+  topic: Type.String({ description: 'MQTT topic to publish telemetry to' }),
+})
+export const DeviceListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    cursor: Type.Optional(PageCursor),
+    vehicleId: Type.Optional(Uuid),
+    kind: Type.Optional(DeviceKind),
+    revoked: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+export type DeviceListQuery = Static<typeof DeviceListQuery>
 
 // --- telemetry
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])

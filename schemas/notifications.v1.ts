@@ -109,3 +109,26 @@ export const DeliveryJobV1 = Type.Object(
   { additionalProperties: false },
 )
 export type DeliveryJobV1 = Static<typeof DeliveryJobV1>
+
+// --- what other modules hand to the dispatcher (in process; checked so a bad call fails loudly)
+export const NotifyInput = Type.Object(
+  {
+    orgId: Uuid,
+    /** One user, or every active user holding the role in the organization when this is sent. */
+    recipient: Type.Union([
+      Type.Object({ userId: Uuid }, { additionalProperties: false }),
+      Type.Object({ role: Type.String({ pattern: '^[a-z_]+$', maxLength: 64 }) }, { additionalProperties: false }),
+    ]),
+    kind: NotificationKind,
+    entity: Type.Object(
+      { type: Type.String({ pattern: '^[a-z_]+$', maxLength: 64 }), id: Type.String({ minLength: 1, maxLength: 200 }) },
+      { additionalProperties: false },
+    ),
+    title: Type.String({ minLength: 1, maxLength: 200 }),
+    body: Type.String({ maxLength: 4000 }),
+    /** Extra fields for webhook receivers. */
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+)
+export type NotifyInput = Static<typeof NotifyInput>

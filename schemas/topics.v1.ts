@@ -9,6 +9,7 @@ export const TOPICS = {
   positions: 'telemetry.positions.v1',
   dlq: 'telemetry.dlq.v1',
   livePositions: 'live.positions.v1',
+  deviceControl: 'control.devices.v1',
 } as const
 
 const Uuid = Type.String({ format: 'uuid', minLength: 36, maxLength: 36 })
@@ -83,3 +84,19 @@ export const LivePositionV1 = Type.Object(
   { additionalProperties: false },
 )
 export type LivePositionV1 = Static<typeof LivePositionV1>
+
+/**
+ * A change to a device that ingest must act on at once, wherever the device is
+ * connected: every ingest process reads this topic (a group of its own each)
+ * and disconnects the device; its next CONNECT is judged on the new record.
+ */
+export const DeviceControlV1 = Type.Object(
+  {
+    deviceId: Uuid,
+    orgId: Uuid,
+    action: Type.Union([Type.Literal('revoked'), Type.Literal('secret_rotated'), Type.Literal('rebound')]),
+    at: Type.Integer({ description: 'epoch ms' }),
+  },
+  { additionalProperties: false },
+)
+export type DeviceControlV1 = Static<typeof DeviceControlV1>

@@ -40,12 +40,23 @@ export class PositionsRepository {
     })
   }
 
-  /** One statement per batch; the WHERE keeps a late, older fix from moving a vehicle back. */
+  /**
+   * One statement per batch; the WHERE keeps a late, older fix from moving a
+   * vehicle back. The same statement moves each sending device's last_seen_at
+   * forward (never back), so "last seen" follows fixes, not only connects.
+   */
   async upsertLatest(latest: PositionV1[]): Promise<void> {
     if (latest.length === 0) return
     const col = <T>(f: (p: PositionV1) => T) => latest.map(f)
     await this.pool.query(
-      `INSERT INTO vehicle_positions
+      `WITH seen AS (
+         SELECT device_id, max(received_at) AS received_at FROM unnest($3::uuid[], $14::timestamptz[]) AS t(device_id, received_at)
+          GROUP BY device_id
+       ), touched AS (
+         UPDATE devices SET last_seen_at = seen.received_at FROM seen
+          WHERE devices.id = seen.device_id AND (devices.last_seen_at IS NULL OR devices.last_seen_at < seen.received_at)
+       )
+       INSERT INTO vehicle_positions
          (vehicle_id, org_id, device_id, ts, lat, lon, speed, heading, alt, accuracy, odometer, ignition, h3, received_at)
        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::float8[], $6::float8[],
                             $7::real[], $8::real[], $9::real[], $10::real[], $11::float8[], $12::boolean[], $13::text[],

@@ -1,10 +1,9 @@
 /** What a device may not do, over real MQTT sockets to Aedes. */
-import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ConsumedMessage } from '../core/bus/bus.js'
 import { TOPICS, type DlqRecordV1 } from '../schemas/topics.v1.js'
 import {
-  clickhouseRows, connectDevice, login, provisionVehicle, startTestPlatform, waitFor, type ProvisionedVehicle, type TestPlatform,
+  clickhouseRows, connectDevice, login, refusedCode, provisionVehicle, startTestPlatform, waitFor, type ProvisionedVehicle, type TestPlatform,
 } from './helpers/platform.js'
 
 let platform: TestPlatform
@@ -24,21 +23,6 @@ afterAll(async () => {
 
 const rowsFor = async (vehicleId: string) =>
   Number((await clickhouseRows<{ n: string }>(platform, 'SELECT count() AS n FROM positions WHERE vehicle_id = {v:UUID}', { v: vehicleId }))[0]!.n)
-
-/** Resolves with the CONNACK return code of a refused connection. */
-function refusedCode(url: string, opts: mqtt.IClientOptions): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
-    client.once('connect', () => {
-      client.end(true)
-      resolve(undefined)
-    })
-    client.once('error', (err: any) => {
-      client.end(true)
-      resolve(err.code)
-    })
-  })
-}
 
 /** Publishes a fix as the device to the topic, and resolves once the broker closed the connection. */
 async function publishUntilClosed(device: ProvisionedVehicle, topic: string): Promise<void> {

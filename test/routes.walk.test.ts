@@ -22,6 +22,7 @@ interface Org {
   adminToken: string
   adminId: string
   vehicleId: string
+  deviceId: string
   userId: string
 }
 
@@ -32,6 +33,8 @@ interface Ctx {
   newUser(): Promise<string>
   /** A fresh vehicle of org A brought to a workflow state. */
   newVehicle(state: 'draft' | 'in_review' | 'approved' | 'active'): Promise<string>
+  /** A fresh device of org A bound to its fixture vehicle. */
+  newDevice(): Promise<string>
   refreshToken(): Promise<string>
 }
 
@@ -64,6 +67,14 @@ const ROUTES: Record<string, RouteCase> = {
   'POST /api/v1/vehicles/:id/activate': { params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('approved') : o.vehicleId }), audit: 'vehicle.activate' },
   'POST /api/v1/vehicles/:id/deactivate': { params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('active') : o.vehicleId }), audit: 'vehicle.deactivate' },
   'POST /api/v1/vehicles/:id/retire': { params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('draft') : o.vehicleId }), audit: 'vehicle.retire' },
+  'POST /api/v1/devices': { body: () => ({ kind: 'dashcam' }), audit: 'device.provision', expect: 201 },
+  'GET /api/v1/devices': {},
+  'GET /api/v1/devices/:id': { params: (_c, o) => ({ id: o.deviceId }) },
+  'PATCH /api/v1/devices/:id': { params: (_c, o) => ({ id: o.deviceId }), body: () => ({ firmware: '2.4.1' }), audit: 'device.update' },
+  'POST /api/v1/devices/:id/rotate-secret': { params: async (c, o) => ({ id: o === c.a ? await c.newDevice() : o.deviceId }), audit: 'device.rotate_secret' },
+  'POST /api/v1/devices/:id/revoke': { params: async (c, o) => ({ id: o === c.a ? await c.newDevice() : o.deviceId }), audit: 'device.revoke' },
+  'POST /api/v1/devices/:id/bind': { params: async (c, o) => ({ id: o === c.a ? await c.newDevice() : o.deviceId }), body: (c) => ({ vehicleId: c.a.vehicleId }), audit: 'device.bind' },
+  'POST /api/v1/devices/:id/unbind': { params: async (c, o) => ({ id: o === c.a ? await c.newDevice() : o.deviceId }), audit: 'device.unbind' },
   'POST /api/v1/vehicles/bulk': { body: async (c) => ({ action: 'submit', ids: [await c.newVehicle('draft')] }), audit: 'vehicle.submit' },
   'POST /api/v1/organizations': { body: () => ({ name: 'Walk org', admin: { email: uniqueEmail(), password: 'walk admin password' } }), audit: 'organization.create', expect: 201 },
   'GET /api/v1/organizations': {},
@@ -102,7 +113,7 @@ async function setUpOrg(adminToken: string): Promise<Org> {
   const me = await api(base, 'GET', '/api/v1/users?role=operational_admin', { token: adminToken })
   const vehicle = await provisionVehicle(base, adminToken, 'Walk fixture')
   const user = await createUser(adminToken, 'analyst')
-  return { adminToken, adminId: me.body.items[0].id, vehicleId: vehicle.vehicleId, userId: user.id }
+  return { adminToken, adminId: me.body.items[0].id, vehicleId: vehicle.vehicleId, deviceId: vehicle.deviceId, userId: user.id }
 }
 
 beforeAll(async () => {
@@ -118,6 +129,7 @@ beforeAll(async () => {
   ctx = {
     a, b,
     newUser: async () => (await createUser(adminToken, 'analyst')).id,
+    newDevice: async () => (await api(base, 'POST', '/api/v1/devices', { token: adminToken, body: { kind: 'gps', vehicleId: a.vehicleId } })).body.id as string,
     newVehicle: async (state) => {
       const v = await api(base, 'POST', '/api/v1/vehicles', { token: adminToken, body: { name: `Walk ${state}` } })
       const path = { draft: [], in_review: ['submit'], approved: ['submit', 'approve'], active: ['submit', 'approve', 'activate'] }[state]
@@ -169,11 +181,12 @@ describe('the route table', () => {
   })
 })
 
-/** Everything a route with this id could change: the user or vehicle row, and the vehicle's devices. */
+/** Everything a route with this id could change: the user, vehicle or device row, and the vehicle's devices. */
 async function stateOf(id: string) {
   const { rows } = await platform.postgres.pool.query(
     `SELECT (SELECT row_to_json(u) FROM users u WHERE u.id = $1) AS "user",
             (SELECT row_to_json(v) FROM vehicles v WHERE v.id = $1) AS vehicle,
+            (SELECT row_to_json(d) FROM devices d WHERE d.id = $1) AS device,
             (SELECT count(*)::int FROM devices d WHERE d.vehicle_id = $1) AS devices`,
     [id],
   )

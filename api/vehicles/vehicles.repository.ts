@@ -89,14 +89,3 @@ export class VehiclesRepository {
     return rows[0]
   }
 }
-
-export class DevicesRepository {
-  async create(db: Db, orgId: string, vehicleId: string, kind: string, secretHash: string) {
-    const { rows } = await db.query<{ id: string; vehicleId: string; kind: 'gps' | 'dashcam'; createdAt: string }>(
-      `INSERT INTO devices (org_id, vehicle_id, kind, secret_hash) VALUES ($1, $2, $3, $4)
-       RETURNING id, vehicle_id AS "vehicleId", kind, ${isoSql('created_at')} AS "createdAt"`,
-      [orgId, vehicleId, kind, secretHash],
-    )
-    return rows[0]!
-  }
-}

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import {
-  AuditEntry, BulkResult, BulkVehicleBody, CreateVehicleBody, IdParams, Page, Position, ProvisionDeviceBody, ProvisionedDevice, RejectBody,
+  AuditEntry, BulkResult, BulkVehicleBody, CreateVehicleBody, IdParams, Page, Position, RejectBody,
   TimelineQuery, Track, TrackQuery, UpdateVehicleBody, Vehicle, VehicleListQuery,
 } from '../../schemas/api.v1.js'
 import { AppError } from '../errors.js'
@@ -85,18 +85,6 @@ export const vehiclesRoutes: FastifyPluginAsyncTypebox<{ service: VehiclesServic
     config: { permission: 'vehicles:read' },
     schema: { tags: ['vehicles'], summary: 'Get a vehicle', params: IdParams, response: { 200: Vehicle, ...problemResponses(400, 401, 403, 404) } },
   }, async (req) => service.get(principalOf(req), req.params.id))
-
-  app.post('/api/v1/vehicles/:id/devices', {
-    config: { permission: 'devices:write' },
-    schema: {
-      tags: ['devices'],
-      summary: 'Provision a device for a vehicle',
-      description: 'Answers the MQTT credentials: username = id, password = secret. The secret is shown only here.',
-      params: IdParams,
-      body: ProvisionDeviceBody,
-      response: { 201: ProvisionedDevice, ...problemResponses(400, 401, 403, 404) },
-    },
-  }, async (req, reply) => reply.status(201).send(await service.provisionDevice(principalOf(req), req.params.id, req.body.kind, requestMeta(req))))
 
   app.get('/api/v1/vehicles/:id/position', {
     config: { permission: 'telemetry:read' },

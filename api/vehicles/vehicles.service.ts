@@ -1,6 +1,5 @@
 /** Vehicles, their devices and their telemetry, always within the caller's organization. */
 import type pg from 'pg'
-import { generateSecret, hashSecret } from '../../core/secrets.js'
 import type { CreateVehicleBody, UpdateVehicleBody, Vehicle, VehicleListQuery } from '../../schemas/api.v1.js'
 import type { Principal, RequestMeta } from '../access.js'
 import type { AuditReader, AuditRepository } from '../audit/audit.repository.js'
@@ -10,7 +9,7 @@ import { AppError, notFound } from '../errors.js'
 import { decodeSortedCursor } from '../pagination.js'
 import { Workflow } from '../workflow.js'
 import type { TrackRepository } from './track.repository.js'
-import type { DevicesRepository, VehiclesRepository } from './vehicles.repository.js'
+import type { VehiclesRepository } from './vehicles.repository.js'
 
 export const VEHICLE_WORKFLOW = new Workflow('vehicle', {
   submit: { from: ['draft', 'rejected'], to: 'in_review' },
@@ -29,7 +28,6 @@ export class VehiclesService {
   constructor(
     private readonly pool: pg.Pool,
     private readonly vehicles: VehiclesRepository,
-    private readonly devices: DevicesRepository,
     private readonly audit: AuditRepository,
     private readonly auditReader: AuditReader,
     /** Undefined on an API node that does not reach ClickHouse. */
@@ -109,20 +107,6 @@ export class VehiclesService {
       }
     }
     return { results }
-  }
-
-  async provisionDevice(who: Principal, vehicleId: string, kind: 'gps' | 'dashcam', meta: RequestMeta) {
-    await this.get(who, vehicleId)
-    const secret = generateSecret()
-    const device = await withTransaction(this.pool, async (db) => {
-      const created = await this.devices.create(db, who.orgId, vehicleId, kind, hashSecret(secret))
-      await this.audit.record(
-        { orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action: 'device.provision', entityType: 'device', entityId: created.id, after: created, ...meta },
-        db,
-      )
-      return created
-    })
-    return { ...device, secret, topic: `devices/${device.id}/telemetry` }
   }
 
   async position(who: Principal, vehicleId: string) {

@@ -131,6 +131,21 @@ export function connectDevice(url: string, device: { deviceId: string; secret: s
   })
 }
 
+/** Resolves with the CONNACK return code of a refused connection (undefined if it was accepted). */
+export function refusedCode(url: string, opts: IClientOptions): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+    client.once('connect', () => {
+      client.end(true)
+      resolve(undefined)
+    })
+    client.once('error', (err: Error & { code?: number }) => {
+      client.end(true)
+      resolve(err.code)
+    })
+  })
+}
+
 export function connectLive(apiUrl: string, token: string | undefined): Socket {
   return ioClient(`${apiUrl}/live`, { auth: token === undefined ? {} : { token }, transports: ['websocket'], reconnection: false, forceNew: true })
 }

@@ -1,11 +1,17 @@
-import { defineConfig } from 'vitest/config'
+import { configDefaults, defineConfig } from 'vitest/config'
 
 // With PostgreSQL and Kafka up (npm run test:all exports their URLs), the
 // platform tests run a second time as the "services" project: a fresh
 // PostgreSQL database per file and the Kafka bus under a namespace of its own.
 // Bus and database contract tests cover both implementations within one file.
 const withServices = Boolean(process.env.DATABASE_URL && process.env.KAFKA_BROKERS)
-const PLATFORM_TESTS = ['test/pipeline.e2e.test.ts', 'test/ingest.security.test.ts', 'test/api.test.ts']
+const PLATFORM_TESTS = [
+  'test/pipeline.e2e.test.ts', 'test/ingest.security.test.ts', 'test/api.test.ts', 'test/identity.test.ts', 'test/routes.walk.test.ts',
+  'test/onboarding.vehicles.test.ts', 'test/onboarding.devices.test.ts', 'test/onboarding.drivers.test.ts',
+]
+// Separate fleetpulse processes over Kafka and PostgreSQL: services only. They
+// run the CLI that test/distributed/global-setup.ts builds once per run.
+const DISTRIBUTED_TESTS = 'test/distributed/**/*.test.ts'
 
 export default defineConfig({
   test: {
@@ -16,9 +22,21 @@ export default defineConfig({
     fileParallelism: true,
     maxWorkers: 2,
     projects: [
-      { extends: true as const, test: { name: 'embedded', include: ['test/**/*.test.ts'], env: { FLEETPULSE_TEST_BACKEND: 'embedded' } } },
+      {
+        extends: true as const,
+        test: {
+          name: 'embedded', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, 'test/distributed/**'],
+          env: { FLEETPULSE_TEST_BACKEND: 'embedded' },
+        },
+      },
       ...(withServices
-        ? [{ extends: true as const, test: { name: 'services', include: PLATFORM_TESTS, env: { FLEETPULSE_TEST_BACKEND: 'services' } } }]
+        ? [{
+          extends: true as const,
+          test: {
+            name: 'services', include: [...PLATFORM_TESTS, DISTRIBUTED_TESTS], globalSetup: ['test/distributed/global-setup.ts'],
+            env: { FLEETPULSE_TEST_BACKEND: 'services' },
+          },
+        }]
         : []),
     ],
   },

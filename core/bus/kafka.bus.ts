@@ -67,7 +67,8 @@ function kafkaLogger(logger: Logger) {
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const
   private readonly kafka: Kafka
-  private readonly producer: Producer
+  private producer: Producer
+  private producerConnected: Promise<void> | undefined
   private readonly admin: Admin
   private connected: Promise<void> | undefined
   private ready = false
@@ -103,15 +104,18 @@ export class KafkaBus implements Bus {
       logCreator: kafkaLogger(options.logger),
       retry: { initialRetryTime: 200, retries: 8 },
     })
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+    this.producer = this.createProducer()
     this.admin = this.kafka.admin()
-    this.producer.on('producer.disconnect', () => (this.ready = false))
+  }
+
+  private createProducer(): Producer {
+    return this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
   }
 
   private connect(): Promise<void> {
     this.connected ??= (async () => {
       await this.admin.connect()
-      await this.producer.connect()
+      await this.connectProducer()
       this.ready = true
       this.startProbe()
     })().catch((err: unknown) => {
@@ -119,6 +123,28 @@ export class KafkaBus implements Bus {
       throw err
     })
     return this.connected
+  }
+
+  private connectProducer(): Promise<void> {
+    this.producerConnected ??= this.producer.connect().catch((err: unknown) => {
+      this.producerConnected = undefined
+      throw err
+    })
+    return this.producerConnected
+  }
+
+  /**
+   * After a failed send the producer is replaced, never reused. kafkajs takes
+   * back a failed batch's sequence numbers; if Kafka did store the batch and
+   * only its answer was lost, the next batch would reuse them and be taken as a
+   * duplicate (acknowledged, never stored) or refused as out of order for as
+   * long as the producer lives. A new producer gets a new id and starts clean.
+   */
+  private async replaceProducer(): Promise<void> {
+    const old = this.producer
+    this.producer = this.createProducer()
+    this.producerConnected = undefined
+    await old.disconnect().catch(() => {})
   }
 
   private name(topicOrGroup: string): string {
@@ -199,6 +225,7 @@ export class KafkaBus implements Bus {
       this.sendStartedAt = Date.now()
       try {
         await this.connect()
+        await this.connectProducer()
         await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
         this.ready = true
         this.lastSendFailed = false
@@ -207,6 +234,7 @@ export class KafkaBus implements Bus {
         this.lastSendFailed = true
         this.log.error({ err, messages: count }, 'kafka send failed; publishers are told, nothing was acknowledged')
         for (const p of batch) p.reject(err)
+        await this.replaceProducer()
       } finally {
         this.sendStartedAt = undefined
         this.buffered -= count

@@ -38,6 +38,10 @@ import { vehiclesRoutes } from './vehicles/vehicles.routes.js'
 import { VehiclesService } from './vehicles/vehicles.service.js'
 import { VehiclesRepository } from './vehicles/vehicles.repository.js'
 import { DevicesRepository } from './devices/devices.repository.js'
+import { WebhookBackgroundCheckProvider } from './drivers/background-check.js'
+import { DriversRepository } from './drivers/drivers.repository.js'
+import { BACKGROUND_CHECK_CALLBACK_PATH, driversRoutes } from './drivers/drivers.routes.js'
+import { DriversService } from './drivers/drivers.service.js'
 import { devicesRoutes } from './devices/devices.routes.js'
 import { DevicesService } from './devices/devices.service.js'
 
@@ -54,6 +58,7 @@ export interface ApiDeps {
   refreshTokenTtlS: number
   readiness: Record<string, ReadinessCheck>
   rateLimit: RateLimitSettings
+  drivers: { publicUrl: string; backgroundCheck: { url: string | undefined; secret: string | undefined }; maxActiveVehiclesPerDriver: number }
   /** Browser origins allowed by CORS; empty = no cross-origin access. */
   corsOrigins: string[]
   bodyLimit?: number
@@ -110,7 +115,18 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(usersRoutes, { service: new UsersService(deps.pool, users, refreshTokens, audit) })
   const vehicles = new VehiclesRepository(deps.pool)
   await app.register(vehiclesRoutes, {
-    service: new VehiclesService(deps.pool, vehicles, audit, auditReader, deps.clickhouse ? new TrackRepository(deps.clickhouse) : undefined),
+    service: new VehiclesService(
+      deps.pool, vehicles, audit, auditReader, deps.clickhouse ? new TrackRepository(deps.clickhouse) : undefined, deps.drivers.maxActiveVehiclesPerDriver,
+    ),
+  })
+  const { backgroundCheck } = deps.drivers
+  await app.register(driversRoutes, {
+    backgroundCheckSecret: backgroundCheck.secret,
+    service: new DriversService(
+      deps.pool, new DriversRepository(deps.pool), vehicles, users, audit, auditReader,
+      backgroundCheck.url && backgroundCheck.secret ? new WebhookBackgroundCheckProvider(backgroundCheck.url, backgroundCheck.secret) : undefined,
+      { callbackUrl: `${deps.drivers.publicUrl}${BACKGROUND_CHECK_CALLBACK_PATH}`, maxActiveVehiclesPerDriver: deps.drivers.maxActiveVehiclesPerDriver },
+    ),
   })
   await deps.bus.ensureTopics([TOPICS.deviceControl])
   await app.register(devicesRoutes, {

@@ -23,6 +23,8 @@ export const ERRORS = {
   internal: { status: 500, title: 'Internal error' },
   analytics_unavailable: { status: 503, title: 'Analytics store is not available on this node' },
   not_ready: { status: 503, title: 'Not ready' },
+  provider_unavailable: { status: 503, title: 'An outside provider is not configured or did not answer' },
+  invalid_signature: { status: 401, title: 'Signature is missing, wrong or too old' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ErrorCode = keyof typeof ERRORS

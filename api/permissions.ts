@@ -42,7 +42,7 @@ export const ROLES = {
   operational_admin: all,
   fleet_manager: [
     'vehicles:read', 'vehicles:write', 'drivers:read', 'drivers:write', 'devices:write', 'maintenance:read', 'maintenance:write',
-    'telemetry:read', 'live:read', 'dashboards:read',
+    'telemetry:read', 'live:read', 'dashboards:read', 'assignments:write',
   ],
   dispatcher: ['vehicles:read', 'drivers:read', 'telemetry:read', 'live:read', 'orders:read', 'orders:write', 'assignments:write'],
   support_agent: ['tickets:read', 'tickets:write', 'vehicles:read', 'drivers:read'],

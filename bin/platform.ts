@@ -133,6 +133,12 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
           refreshTokenTtlS: config.refreshTokenTtlS,
           readiness,
           rateLimit: config.authRateLimit,
+          drivers: {
+            // The port is known once the API listens; PUBLIC_URL overrides it (behind a proxy, it must).
+            publicUrl: config.publicUrl ?? `http://${config.host}:${config.port}`,
+            backgroundCheck: config.backgroundCheck,
+            maxActiveVehiclesPerDriver: config.maxActiveVehiclesPerDriver,
+          },
           corsOrigins: config.corsOrigins,
         },
       )

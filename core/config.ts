@@ -33,6 +33,7 @@ const INT_VARS = {
   AUTH_RATE_LIMIT_PER_ACCOUNT: { min: 1, max: 1_000_000, default: 10 },
   AUTH_RATE_LIMIT_PER_ADDRESS: { min: 1, max: 1_000_000, default: 50 },
   AUTH_RATE_LIMIT_WINDOW_S: { min: 1, max: 86_400, default: 60 },
+  MAX_ACTIVE_VEHICLES_PER_DRIVER: { min: 1, max: 1000, default: 1 },
 } as const satisfies Record<string, IntSpec>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -69,6 +70,11 @@ export interface Config {
   authRateLimit: { perAccount: number; perAddress: number; windowMs: number }
   /** Browser origins allowed to call the API (CORS); empty = none. */
   corsOrigins: string[]
+  /** The API's own URL as outside services reach it (callbacks); default http://HOST:PORT. */
+  publicUrl: string | undefined
+  /** Background-check provider webhook and the secret both sides sign with; no URL = checks cannot start. */
+  backgroundCheck: { url: string | undefined; secret: string | undefined }
+  maxActiveVehiclesPerDriver: number
   adminEmail: string
   adminPassword: string | undefined
   /** HMAC secret for access tokens; undefined = generated once and kept under dataDir. */
@@ -158,6 +164,11 @@ export function loadConfig(env: Env = process.env): Config {
     if (!ok) problems.push(`CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like https://console.example.com`)
   }
 
+  const backgroundCheckSecret = optional(env, 'BACKGROUND_CHECK_SECRET')
+  if (backgroundCheckSecret !== undefined && backgroundCheckSecret.length < 32) problems.push('BACKGROUND_CHECK_SECRET must be at least 32 characters')
+  const backgroundCheckUrl = parseUrlVar(env, 'BACKGROUND_CHECK_URL', ['http:', 'https:'], problems)
+  if (backgroundCheckUrl && !backgroundCheckSecret) problems.push('BACKGROUND_CHECK_URL needs BACKGROUND_CHECK_SECRET (both sides sign with it)')
+
   const config: Config = {
     host: optional(env, 'HOST') ?? '127.0.0.1',
     port: parseIntVar(env, 'PORT', problems),
@@ -185,6 +196,9 @@ export function loadConfig(env: Env = process.env): Config {
       windowMs: parseIntVar(env, 'AUTH_RATE_LIMIT_WINDOW_S', problems) * 1000,
     },
     corsOrigins,
+    publicUrl: parseUrlVar(env, 'PUBLIC_URL', ['http:', 'https:'], problems),
+    backgroundCheck: { url: backgroundCheckUrl, secret: backgroundCheckSecret },
+    maxActiveVehiclesPerDriver: parseIntVar(env, 'MAX_ACTIVE_VEHICLES_PER_DRIVER', problems),
     adminEmail: adminEmail.toLowerCase(),
     adminPassword,
     jwtSecret,
@@ -210,6 +224,9 @@ export const CONFIG_VARIABLES = [
   { name: 'BUS_NAMESPACE', default: '(none)' },
   { name: 'LOG_LEVEL', default: 'info' },
   { name: 'CORS_ORIGINS', default: '(none)' },
+  { name: 'PUBLIC_URL', default: 'http://$HOST:$PORT' },
+  { name: 'BACKGROUND_CHECK_URL', default: '(none: checks cannot start)' },
+  { name: 'BACKGROUND_CHECK_SECRET', default: '(none)' },
   { name: 'FLEETPULSE_ADMIN_EMAIL', default: 'admin@fleetpulse.local' },
   { name: 'FLEETPULSE_ADMIN_PASSWORD', default: '(generated, printed once)' },
   { name: 'JWT_SECRET', default: '(generated under DATA_DIR)' },

@@ -117,10 +117,12 @@ export const Vehicle = Type.Object({
   year: Type.Union([Type.Integer(), Type.Null()]),
   state: VehicleState,
   rejectReason: Type.Union([Type.String(), Type.Null()]),
+  driverId: Type.Union([Uuid, Type.Null()], { description: 'the assigned driver' }),
   createdAt: DateTime,
   updatedAt: DateTime,
 })
 export type Vehicle = Static<typeof Vehicle>
+export const AssignDriverBody = Type.Object({ driverId: Uuid }, { additionalProperties: false })
 
 /**
  * A position in a sorted list: `<microseconds>.<uuid>` (by creation) or
@@ -318,4 +320,79 @@ export const TimelineQuery = Type.Object(
     cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$', description: "the previous page's nextCursor" })),
   },
   { additionalProperties: false },
+)
+
+// --- drivers
+export const DRIVER_STATES = ['applicant', 'background_check', 'training', 'approved', 'rejected', 'active', 'suspended'] as const
+export type DriverState = (typeof DRIVER_STATES)[number]
+export const DriverState = Type.Union(DRIVER_STATES.map((s) => Type.Literal(s)))
+export const BackgroundCheckStatus = Type.Union([Type.Literal('pending'), Type.Literal('passed'), Type.Literal('failed')])
+export const TrainingModuleName = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,99}$', description: 'e.g. safety-101' })
+
+const DriverFields = {
+  name: Text(1, 200),
+  email: Email,
+  phone: Type.String({ pattern: '^\\+?[0-9 ()-]{3,32}$', maxLength: 32 }),
+  licenceNumber: Type.String({ pattern: '^[A-Za-z0-9 -]{1,64}$', maxLength: 64 }),
+}
+export const CreateDriverBody = Type.Object(
+  {
+    name: DriverFields.name,
+    email: Type.Optional(DriverFields.email),
+    phone: Type.Optional(DriverFields.phone),
+    licenceNumber: Type.Optional(DriverFields.licenceNumber),
+  },
+  { additionalProperties: false },
+)
+export type CreateDriverBody = Static<typeof CreateDriverBody>
+export const UpdateDriverBody = Type.Object(
+  {
+    name: Type.Optional(DriverFields.name),
+    email: Type.Optional(Type.Union([DriverFields.email, Type.Null()])),
+    phone: Type.Optional(Type.Union([DriverFields.phone, Type.Null()])),
+    licenceNumber: Type.Optional(Type.Union([DriverFields.licenceNumber, Type.Null()])),
+  },
+  { additionalProperties: false, minProperties: 1 },
+)
+export type UpdateDriverBody = Static<typeof UpdateDriverBody>
+export const TrainingModule = Type.Object({ module: Type.String(), assignedAt: DateTime, completedAt: Type.Union([DateTime, Type.Null()]) })
+export const Driver = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()]),
+  phone: Type.Union([Type.String(), Type.Null()]),
+  licenceNumber: Type.Union([Type.String(), Type.Null()]),
+  state: DriverState,
+  backgroundCheck: Type.Union([BackgroundCheckStatus, Type.Null()]),
+  stateReason: Type.Union([Type.String(), Type.Null()], { description: 'why it was rejected or suspended' }),
+  userId: Type.Union([Uuid, Type.Null()], { description: 'the linked user account (role driver)' }),
+  training: Type.Array(TrainingModule),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+})
+export type Driver = Static<typeof Driver>
+export const DriverListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+    cursor: Type.Optional(SortedCursor),
+    state: Type.Optional(DriverState),
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'search in name, email and licence number (case-insensitive)' })),
+    sort: Type.Optional(Type.Union([Type.Literal('createdAt'), Type.Literal('name')], { default: 'createdAt' })),
+  },
+  { additionalProperties: false },
+)
+export type DriverListQuery = Static<typeof DriverListQuery>
+export const StartTrainingBody = Type.Object(
+  { modules: Type.Array(TrainingModuleName, { minItems: 1, maxItems: 50, uniqueItems: true }) },
+  { additionalProperties: false },
+)
+export const ModuleParams = Type.Object({ id: Uuid, module: TrainingModuleName }, { additionalProperties: false })
+export const ReasonBody = Type.Object({ reason: Type.Optional(Text(1, 1000)) }, { additionalProperties: false })
+export const DriverAccountBody = Type.Object({ email: Email, password: NewPassword }, { additionalProperties: false })
+export const BackgroundCheckCallbackBody = Type.Object(
+  { reference: Type.String({ minLength: 1, maxLength: 200 }), result: Type.Union([Type.Literal('passed'), Type.Literal('failed')]) },
+  { additionalProperties: false },
+)
+export const BackgroundCheckSignature = Type.Object(
+  { 'x-fleetpulse-signature': Type.Optional(Type.String({ maxLength: 200, description: 't=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>; without it: 401' })) },
 )

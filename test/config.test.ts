@@ -45,6 +45,9 @@ describe('loadConfig', () => {
       logLevel: 'info',
       authRateLimit: { perAccount: 10, perAddress: 50, windowMs: 60_000 },
       corsOrigins: [],
+      publicUrl: undefined,
+      backgroundCheck: { url: undefined, secret: undefined },
+      maxActiveVehiclesPerDriver: 1,
       adminEmail: 'admin@fleetpulse.local',
       adminPassword: undefined,
       jwtSecret: undefined,
@@ -104,6 +107,8 @@ describe('loadConfig', () => {
     ['BUS_NAMESPACE', 'a.b'],
     ['CORS_ORIGINS', 'https://ok.example.com,https://x.example.com/path'],
     ['AUTH_RATE_LIMIT_WINDOW_S', '0'],
+    ['BACKGROUND_CHECK_SECRET', 'too-short'],
+    ['PUBLIC_URL', 'ftp://example.com'],
     ['BUS_MAX_BUFFERED', '10'],
   ])('refuses %s=%j with a ConfigError naming the variable', (name, value) => {
     const err = configError({ [name]: value })
@@ -167,6 +172,13 @@ describe('the fleetpulse CLI', () => {
     expect(res.stderr).toContain('unknown role: everything')
     expect(res.stderr).toContain('usage: fleetpulse')
   }, 40_000)
+})
+
+describe('BACKGROUND_CHECK_URL', () => {
+  it('needs the shared secret', () => {
+    const err = configError({ BACKGROUND_CHECK_URL: 'https://checks.example.com/v1' })
+    expect(err.problems).toEqual(['BACKGROUND_CHECK_URL needs BACKGROUND_CHECK_SECRET (both sides sign with it)'])
+  })
 })
 
 describe('KAFKA_BROKERS', () => {

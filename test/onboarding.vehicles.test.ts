@@ -41,18 +41,19 @@ describe('vehicle workflow', () => {
     expect((await api(base, 'PATCH', `/api/v1/vehicles/${v.id}`, { token: tokens.fleet_manager, body: { vin: '1HGCM82633A004352', make: 'MAN', year: 2021 } })).status).toBe(200)
     expect((await step(v.id, 'submit', tokens.fleet_manager)).body).toMatchObject({ state: 'in_review', rejectReason: null })
     expect((await step(v.id, 'approve')).body.state).toBe('approved')
+    const device = await api(base, 'POST', `/api/v1/vehicles/${v.id}/devices`, { token: admin, body: { kind: 'gps' } })
+    expect(device.status).toBe(201)
     expect((await step(v.id, 'activate', tokens.fleet_manager)).body.state).toBe('active')
     expect((await step(v.id, 'deactivate', tokens.fleet_manager)).body.state).toBe('inactive')
     expect((await step(v.id, 'activate', tokens.fleet_manager)).body.state).toBe('active')
     expect((await step(v.id, 'deactivate', tokens.fleet_manager)).body.state).toBe('inactive')
     expect((await step(v.id, 'retire', tokens.fleet_manager)).body.state).toBe('retired')
-
-    const device = await api(base, 'POST', `/api/v1/vehicles/${v.id}/devices`, { token: admin, body: { kind: 'gps' } })
-    expect(device.status).toBe(201)
+    // History does not take new devices.
+    expect((await api(base, 'POST', `/api/v1/vehicles/${v.id}/devices`, { token: admin, body: { kind: 'gps' } })).status).toBe(409)
     const log = await api(base, 'GET', `/api/v1/vehicles/${v.id}/log`, { token: tokens.fleet_manager })
     expect(log.body.items.map((e: { action: string }) => e.action).reverse()).toEqual([
-      'vehicle.create', 'vehicle.submit', 'vehicle.reject', 'vehicle.update', 'vehicle.submit', 'vehicle.approve',
-      'vehicle.activate', 'vehicle.deactivate', 'vehicle.activate', 'vehicle.deactivate', 'vehicle.retire', 'device.provision',
+      'vehicle.create', 'vehicle.submit', 'vehicle.reject', 'vehicle.update', 'vehicle.submit', 'vehicle.approve', 'device.provision',
+      'vehicle.activate', 'vehicle.deactivate', 'vehicle.activate', 'vehicle.deactivate', 'vehicle.retire',
     ])
     const reject = log.body.items.find((e: { action: string }) => e.action === 'vehicle.reject')
     expect(reject.before.state).toBe('in_review')

@@ -7,14 +7,18 @@
  * ROUTES below fails this file, so it cannot be added unchecked.
  */
 import { randomUUID } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RouteAccess } from '../api/access.js'
 import { ROLES, type Permission, type Role } from '../api/permissions.js'
+import { SIGNATURE_HEADER, signBody } from '../core/signing.js'
 import { api, login, provisionVehicle, startTestPlatform, type TestPlatform } from './helpers/platform.js'
 
 const PUBLIC = [
   'GET /healthz', 'GET /readyz', 'GET /metrics',
   'POST /api/v1/auth/login', 'POST /api/v1/auth/refresh', 'POST /api/v1/auth/logout',
+  'POST /api/v1/drivers/background-check/callback',
   'OPTIONS *',
 ]
 
@@ -24,7 +28,10 @@ interface Org {
   vehicleId: string
   deviceId: string
   userId: string
+  driverId: string
 }
+
+type DriverStage = 'applicant' | 'background_check' | 'passed' | 'training' | 'trained' | 'approved' | 'active'
 
 interface Ctx {
   a: Org
@@ -35,10 +42,22 @@ interface Ctx {
   newVehicle(state: 'draft' | 'in_review' | 'approved' | 'active'): Promise<string>
   /** A fresh device of org A bound to its fixture vehicle. */
   newDevice(): Promise<string>
+  /** A fresh driver of org A brought to a stage of the workflow. */
+  newDriver(stage: DriverStage): Promise<string>
+  /** The background-check reference of a driver. */
+  checkReference(driverId: string): Promise<string>
+  /** An access token of a user with role driver, linked to a driver. */
+  driverToken(): Promise<string>
   refreshToken(): Promise<string>
 }
 
 interface RouteCase {
+  /** Headers for the request, given its body (a signature). */
+  headers?: (body: unknown) => Record<string, string>
+  /** Who the audit row names: the admin (default) or nobody (an outside system). */
+  actor?: 'admin' | 'none'
+  /** The token for the reads walk, when the admin is not the one who may read it. */
+  token?: (ctx: Ctx) => Promise<string>
   /** Path parameters for org `org`'s records. */
   params?: (ctx: Ctx, org: Org) => Promise<Record<string, string>> | Record<string, string>
   body?: (ctx: Ctx) => Promise<unknown> | unknown
@@ -75,6 +94,35 @@ const ROUTES: Record<string, RouteCase> = {
   'POST /api/v1/devices/:id/revoke': { params: async (c, o) => ({ id: o === c.a ? await c.newDevice() : o.deviceId }), audit: 'device.revoke' },
   'POST /api/v1/devices/:id/bind': { params: async (c, o) => ({ id: o === c.a ? await c.newDevice() : o.deviceId }), body: (c) => ({ vehicleId: c.a.vehicleId }), audit: 'device.bind' },
   'POST /api/v1/devices/:id/unbind': { params: async (c, o) => ({ id: o === c.a ? await c.newDevice() : o.deviceId }), audit: 'device.unbind' },
+  'POST /api/v1/drivers': { body: () => ({ name: 'Walk driver' }), audit: 'driver.create', expect: 201 },
+  'GET /api/v1/drivers': {},
+  'GET /api/v1/drivers/:id': { params: (_c, o) => ({ id: o.driverId }) },
+  'PATCH /api/v1/drivers/:id': { params: (_c, o) => ({ id: o.driverId }), body: () => ({ phone: '+49 30 1234' }), audit: 'driver.update' },
+  'GET /api/v1/drivers/:id/log': { params: (_c, o) => ({ id: o.driverId }) },
+  'POST /api/v1/drivers/:id/background-check': { params: async (c, o) => ({ id: o === c.a ? await c.newDriver('applicant') : o.driverId }), audit: 'driver.start_background_check' },
+  'POST /api/v1/drivers/background-check/callback': {
+    body: async (c) => ({ reference: await c.checkReference(await c.newDriver('background_check')), result: 'passed' }),
+    headers: (body) => ({ [SIGNATURE_HEADER]: signBody(CHECK_SECRET, JSON.stringify(body)) }),
+    audit: 'driver.background_check_result', actor: 'none', expect: 204,
+  },
+  'POST /api/v1/drivers/:id/training': {
+    params: async (c, o) => ({ id: o === c.a ? await c.newDriver('passed') : o.driverId }), body: () => ({ modules: ['safety-101'] }), audit: 'driver.start_training',
+  },
+  'POST /api/v1/drivers/:id/training/:module/complete': {
+    params: async (c, o) => ({ id: o === c.a ? await c.newDriver('training') : o.driverId, module: 'safety-101' }), audit: 'driver.complete_module',
+  },
+  'POST /api/v1/drivers/:id/approve': { params: async (c, o) => ({ id: o === c.a ? await c.newDriver('trained') : o.driverId }), audit: 'driver.approve' },
+  'POST /api/v1/drivers/:id/reject': { params: async (c, o) => ({ id: o === c.a ? await c.newDriver('applicant') : o.driverId }), body: () => ({ reason: 'no licence' }), audit: 'driver.reject' },
+  'POST /api/v1/drivers/:id/activate': { params: async (c, o) => ({ id: o === c.a ? await c.newDriver('approved') : o.driverId }), audit: 'driver.activate' },
+  'POST /api/v1/drivers/:id/suspend': { params: async (c, o) => ({ id: o === c.a ? await c.newDriver('active') : o.driverId }), body: () => ({ reason: 'audit' }), audit: 'driver.suspend' },
+  'POST /api/v1/drivers/:id/account': {
+    params: async (c, o) => ({ id: o === c.a ? await c.newDriver('applicant') : o.driverId }), body: () => ({ email: uniqueEmail(), password: 'walk driver password' }), audit: 'driver.create_account',
+  },
+  'POST /api/v1/vehicles/:id/assign-driver': {
+    params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('approved') : o.vehicleId }), body: async (c) => ({ driverId: await c.newDriver('approved') }), audit: 'vehicle.assign_driver',
+  },
+  'POST /api/v1/vehicles/:id/unassign-driver': { params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('approved') : o.vehicleId }), audit: 'vehicle.unassign_driver' },
+  'GET /api/v1/me/driver': { token: (c) => c.driverToken() },
   'POST /api/v1/vehicles/bulk': { body: async (c) => ({ action: 'submit', ids: [await c.newVehicle('draft')] }), audit: 'vehicle.submit' },
   'POST /api/v1/organizations': { body: () => ({ name: 'Walk org', admin: { email: uniqueEmail(), password: 'walk admin password' } }), audit: 'organization.create', expect: 201 },
   'GET /api/v1/organizations': {},
@@ -113,11 +161,20 @@ async function setUpOrg(adminToken: string): Promise<Org> {
   const me = await api(base, 'GET', '/api/v1/users?role=operational_admin', { token: adminToken })
   const vehicle = await provisionVehicle(base, adminToken, 'Walk fixture')
   const user = await createUser(adminToken, 'analyst')
-  return { adminToken, adminId: me.body.items[0].id, vehicleId: vehicle.vehicleId, deviceId: vehicle.deviceId, userId: user.id }
+  const driver = await api(base, 'POST', '/api/v1/drivers', { token: adminToken, body: { name: 'Walk fixture driver' } })
+  return { adminToken, adminId: me.body.items[0].id, vehicleId: vehicle.vehicleId, deviceId: vehicle.deviceId, userId: user.id, driverId: driver.body.id }
 }
 
+const CHECK_SECRET = 'walk-background-check-secret-0123456789'
+let vendor: Server
+
 beforeAll(async () => {
-  platform = await startTestPlatform()
+  // The background-check vendor, the one outside service we cannot run: answers a reference.
+  vendor = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ reference: `walk-${randomUUID()}` })))
+  await new Promise<void>((r) => vendor.listen(0, '127.0.0.1', r))
+  platform = await startTestPlatform({
+    BACKGROUND_CHECK_URL: `http://127.0.0.1:${(vendor.address() as AddressInfo).port}/`, BACKGROUND_CHECK_SECRET: CHECK_SECRET,
+  })
   base = platform.apiUrl
   routes = platform.api!.routes.filter((r) => r.method !== 'HEAD' && !r.url.startsWith('/docs'))
   const adminToken = await login(base)
@@ -129,6 +186,32 @@ beforeAll(async () => {
   ctx = {
     a, b,
     newUser: async () => (await createUser(adminToken, 'analyst')).id,
+    newDriver: async (stage) => {
+      const id = (await api(base, 'POST', '/api/v1/drivers', { token: adminToken, body: { name: `Walk ${stage}` } })).body.id as string
+      const steps: Array<() => Promise<unknown>> = [
+        () => api(base, 'POST', `/api/v1/drivers/${id}/background-check`, { token: adminToken }),
+        async () => {
+          const body = JSON.stringify({ reference: await ctx.checkReference(id), result: 'passed' })
+          await fetch(`${base}/api/v1/drivers/background-check/callback`, {
+            method: 'POST', body, headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signBody(CHECK_SECRET, body) },
+          })
+        },
+        () => api(base, 'POST', `/api/v1/drivers/${id}/training`, { token: adminToken, body: { modules: ['safety-101'] } }),
+        () => api(base, 'POST', `/api/v1/drivers/${id}/training/safety-101/complete`, { token: adminToken }),
+        () => api(base, 'POST', `/api/v1/drivers/${id}/approve`, { token: adminToken }),
+        () => api(base, 'POST', `/api/v1/drivers/${id}/activate`, { token: adminToken }),
+      ]
+      const stages: DriverStage[] = ['applicant', 'background_check', 'passed', 'training', 'trained', 'approved', 'active']
+      for (const step of steps.slice(0, stages.indexOf(stage))) await step()
+      return id
+    },
+    checkReference: async (driverId) =>
+      (await platform.postgres.pool.query('SELECT background_check_ref AS r FROM drivers WHERE id = $1', [driverId])).rows[0].r as string,
+    driverToken: async () => {
+      const email = uniqueEmail()
+      await api(base, 'POST', `/api/v1/drivers/${a.driverId}/account`, { token: adminToken, body: { email, password: 'walk driver password' } })
+      return login(base, email, 'walk driver password')
+    },
     newDevice: async () => (await api(base, 'POST', '/api/v1/devices', { token: adminToken, body: { kind: 'gps', vehicleId: a.vehicleId } })).body.id as string,
     newVehicle: async (state) => {
       const v = await api(base, 'POST', '/api/v1/vehicles', { token: adminToken, body: { name: `Walk ${state}` } })
@@ -148,6 +231,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await platform?.close()
+  vendor?.close()
 })
 
 /** A role of org A without the permission (organizations:manage: an organization's own admin). */
@@ -181,12 +265,13 @@ describe('the route table', () => {
   })
 })
 
-/** Everything a route with this id could change: the user, vehicle or device row, and the vehicle's devices. */
+/** Everything a route with this id could change: the user, vehicle, device or driver row, and the vehicle's devices. */
 async function stateOf(id: string) {
   const { rows } = await platform.postgres.pool.query(
     `SELECT (SELECT row_to_json(u) FROM users u WHERE u.id = $1) AS "user",
             (SELECT row_to_json(v) FROM vehicles v WHERE v.id = $1) AS vehicle,
             (SELECT row_to_json(d) FROM devices d WHERE d.id = $1) AS device,
+            (SELECT row_to_json(r) FROM drivers r WHERE r.id = $1) AS driver,
             (SELECT count(*)::int FROM devices d WHERE d.vehicle_id = $1) AS devices`,
     [id],
   )
@@ -200,9 +285,10 @@ describe('tenancy, route by route', () => {
     for (const r of withId) {
       const c = ROUTES[key(r)]!
       const params = await c.params!(ctx, ctx.a)
+      const body = c.body ? await c.body(ctx) : undefined
       const auditBefore = (await platform.postgres.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n
       const before = await stateOf(params.id!)
-      const res = await api(base, r.method, fill(r.url, params), { token: ctx.b.adminToken, body: c.body ? await c.body(ctx) : undefined })
+      const res = await api(base, r.method, fill(r.url, params), { token: ctx.b.adminToken, body })
       expect(res.status, `${key(r)} with org A's id as org B`).toBe(404)
       expect(res.body.code).toBe('not_found')
       const auditAfter = (await platform.postgres.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n
@@ -221,17 +307,18 @@ describe('audit, route by route', () => {
       expect(c.audit, `${key(r)} names its audit action`).toBeDefined()
       const params = c.params ? await c.params(ctx, ctx.a) : {}
       const requestId = `walk-${randomUUID()}`
+      const body = c.body ? await c.body(ctx) : undefined
       const res = await api(base, r.method, `${fill(r.url, params)}${c.query ?? ''}`, {
         token: r.public ? undefined : ctx.a.adminToken,
-        body: c.body ? await c.body(ctx) : undefined,
-        headers: { 'x-request-id': requestId },
+        body,
+        headers: { 'x-request-id': requestId, ...c.headers?.(body) },
       })
       expect(res.status, `${key(r)}: ${JSON.stringify(res.body)}`).toBe(c.expect ?? 200)
       const { rows } = await platform.postgres.pool.query('SELECT * FROM audit_log WHERE request_id = $1', [requestId])
       expect(rows.map((x) => x.action), key(r)).toEqual([c.audit])
-      expect(rows[0].actor_id, `${key(r)} actor`).toBe(ctx.a.adminId)
+      expect(rows[0].actor_id, `${key(r)} actor`).toBe(c.actor === 'none' ? null : ctx.a.adminId)
       expect(rows[0].ip).toBeTruthy()
-      if (!r.url.startsWith('/api/v1/auth/')) {
+      if (!r.url.startsWith('/api/v1/auth/') && c.actor !== 'none') {
         expect(rows[0].after, `${key(r)} after`).not.toBeNull()
         if (params.id && r.url.startsWith('/api/v1/users/')) expect(rows[0].before, `${key(r)} before`).not.toBeNull()
       }
@@ -244,7 +331,7 @@ describe('reads, route by route', () => {
     for (const r of routes.filter((x) => !x.public && x.method === 'GET')) {
       const c = ROUTES[key(r)]!
       const params = c.params ? await c.params(ctx, ctx.a) : {}
-      const res = await api(base, 'GET', fill(r.url, params), { token: ctx.a.adminToken })
+      const res = await api(base, 'GET', fill(r.url, params), { token: c.token ? await c.token(ctx) : ctx.a.adminToken })
       expect(res.status, `${key(r)}: ${JSON.stringify(res.body)}`).toBe(c.expect ?? 200)
     }
   })

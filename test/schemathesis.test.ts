@@ -49,6 +49,8 @@ describe.skipIf(!installed)(`Schemathesis (${installed ? st : 'not installed: ru
       '--seed', process.env.SCHEMATHESIS_SEED ?? '20261121',
       '--workers', '1',
       '--max-failures', '50',
+      // A bound on a loaded machine; a full run takes about a minute on an idle one.
+      '--max-time', process.env.SCHEMATHESIS_MAX_TIME ?? '300',
       '--no-color',
     ])
     // The whole report on failure: each failure names its check, operation and a curl to reproduce it.

@@ -4,7 +4,7 @@ import { isoSql, type Db } from '../db.js'
 import { afterCursorSql, containsPattern, CURSOR_MICROS_SQL, encodeSortedCursor, type SortedKey } from '../pagination.js'
 
 
-const VEHICLE_COLUMNS = `id, name, plate, vin, make, model, year, state, reject_reason AS "rejectReason",
+const VEHICLE_COLUMNS = `id, name, plate, vin, make, model, year, state, reject_reason AS "rejectReason", driver_id AS "driverId",
   ${isoSql('created_at')} AS "createdAt", ${isoSql('updated_at')} AS "updatedAt"`
 
 /** API field -> column, for the fields a client may change. */
@@ -47,6 +47,21 @@ export class VehiclesRepository {
     const { rows } = await db.query<Vehicle>(
       `UPDATE vehicles SET state = $3, reject_reason = $4, updated_at = now() WHERE org_id = $1 AND id = $2 RETURNING ${VEHICLE_COLUMNS}`,
       [orgId, id, state, rejectReason],
+    )
+    return rows[0]!
+  }
+
+  /** How many active vehicles the driver has, other than `exceptVehicleId`. */
+  async activeVehicleCount(db: Db, driverId: string, exceptVehicleId: string): Promise<number> {
+    const { rows } = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM vehicles WHERE driver_id = $1 AND state = 'active' AND id <> $2`, [driverId, exceptVehicleId])
+    return rows[0]!.n
+  }
+
+  async setDriver(db: Db, orgId: string, id: string, driverId: string | null): Promise<Vehicle> {
+    const { rows } = await db.query<Vehicle>(
+      `UPDATE vehicles SET driver_id = $3, updated_at = now() WHERE org_id = $1 AND id = $2 RETURNING ${VEHICLE_COLUMNS}`,
+      [orgId, id, driverId],
     )
     return rows[0]!
   }

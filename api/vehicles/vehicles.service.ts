@@ -32,6 +32,7 @@ export class VehiclesService {
     private readonly auditReader: AuditReader,
     /** Undefined on an API node that does not reach ClickHouse. */
     private readonly tracks: TrackRepository | undefined,
+    private readonly maxActiveVehiclesPerDriver: number,
   ) {}
 
   async create(who: Principal, body: CreateVehicleBody, meta: RequestMeta) {
@@ -88,6 +89,10 @@ export class VehiclesService {
       const before = await this.vehicles.getForUpdate(db, who.orgId, id)
       if (!before) throw notFound('vehicle')
       const state = VEHICLE_WORKFLOW.next(before.state, step)
+      if (step === 'activate' && before.driverId
+        && (await this.vehicles.activeVehicleCount(db, before.driverId, id)) >= this.maxActiveVehiclesPerDriver) {
+        throw new AppError('conflict', `its driver already has ${this.maxActiveVehiclesPerDriver} active vehicle(s); unassign the driver first`)
+      }
       const after = await this.vehicles.setState(db, who.orgId, id, state, step === 'reject' ? reason ?? null : null)
       await this.record(who, meta, db, `vehicle.${step}`, id, before, after)
       return after

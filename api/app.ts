@@ -30,6 +30,8 @@ import { OrganizationsRepository } from './organizations/organizations.repositor
 import { organizationsRoutes } from './organizations/organizations.routes.js'
 import { OrganizationsService } from './organizations/organizations.service.js'
 import { registerRateLimits, type RateLimitSettings } from './rate-limits.js'
+import type { Notifications } from './notifications/notifications.module.js'
+import { notificationsRoutes } from './notifications/notifications.routes.js'
 import { usersRoutes } from './users/users.routes.js'
 import { registerValidation } from './validation.js'
 import { UsersService } from './users/users.service.js'
@@ -58,6 +60,8 @@ export interface ApiDeps {
   refreshTokenTtlS: number
   readiness: Record<string, ReadinessCheck>
   rateLimit: RateLimitSettings
+  /** Inbox, settings, and the dispatcher services call notify on (api/notifications). */
+  notifications: Notifications
   drivers: { publicUrl: string; backgroundCheck: { url: string | undefined; secret: string | undefined }; maxActiveVehiclesPerDriver: number }
   /** Browser origins allowed by CORS; empty = no cross-origin access. */
   corsOrigins: string[]
@@ -111,6 +115,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(organizationsRoutes, {
     service: new OrganizationsService(deps.pool, new OrganizationsRepository(deps.pool), users, audit),
   })
+  await app.register(notificationsRoutes, { service: deps.notifications.service })
   await app.register(auditRoutes, { service: new AuditService(auditReader) })
   await app.register(usersRoutes, { service: new UsersService(deps.pool, users, refreshTokens, audit) })
   const vehicles = new VehiclesRepository(deps.pool)

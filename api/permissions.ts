@@ -27,6 +27,7 @@ export const PERMISSIONS = [
   'tickets:read',
   'tickets:write',
   'audit:read',
+  'notifications:read',
   // A driver's own records only: the routes that take these scope every query to the caller.
   'own:profile',
   'own:vehicle',
@@ -42,13 +43,13 @@ export const ROLES = {
   operational_admin: all,
   fleet_manager: [
     'vehicles:read', 'vehicles:write', 'drivers:read', 'drivers:write', 'devices:write', 'maintenance:read', 'maintenance:write',
-    'telemetry:read', 'live:read', 'dashboards:read', 'assignments:write',
+    'telemetry:read', 'live:read', 'dashboards:read', 'assignments:write', 'notifications:read',
   ],
-  dispatcher: ['vehicles:read', 'drivers:read', 'telemetry:read', 'live:read', 'orders:read', 'orders:write', 'assignments:write'],
-  support_agent: ['tickets:read', 'tickets:write', 'vehicles:read', 'drivers:read'],
-  analyst: ['vehicles:read', 'drivers:read', 'telemetry:read', 'dashboards:read', 'exports:read', 'orders:read'],
-  driver: ['own:profile', 'own:vehicle', 'own:tickets', 'own:orders'],
-  auditor: ['audit:read'],
+  dispatcher: ['vehicles:read', 'drivers:read', 'telemetry:read', 'live:read', 'orders:read', 'orders:write', 'assignments:write', 'notifications:read'],
+  support_agent: ['tickets:read', 'tickets:write', 'vehicles:read', 'drivers:read', 'notifications:read'],
+  analyst: ['vehicles:read', 'drivers:read', 'telemetry:read', 'dashboards:read', 'exports:read', 'orders:read', 'notifications:read'],
+  driver: ['own:profile', 'own:vehicle', 'own:tickets', 'own:orders', 'notifications:read'],
+  auditor: ['audit:read', 'notifications:read'],
 } as const satisfies Record<RoleName, readonly Permission[]>
 
 export type Role = RoleName

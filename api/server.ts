@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net'
 import type { RouteAccess } from './access.js'
 import { buildApi, type ApiDeps } from './app.js'
-import { startLive } from './live/live.gateway.js'
+import { startLive, userRoom } from './live/live.gateway.js'
 
 export interface ApiServerOptions {
   host: string
@@ -18,12 +18,15 @@ export interface ApiServer {
 export async function startApi(options: ApiServerOptions, deps: ApiDeps): Promise<ApiServer> {
   const { app, tokens, users, routes } = await buildApi(deps)
   const live = await startLive({ httpServer: app.server, bus: deps.bus, tokens, users, logger: deps.logger })
+  // In-app notifications delivered by this node's job worker reach the user's open consoles on this node.
+  deps.notifications.onInApp((userId, notification) => live.send(userRoom(userId), 'notification', notification))
   await app.listen({ host: options.host, port: options.port })
   const port = (app.server.address() as AddressInfo).port
   return {
     port,
     routes,
     close: async () => {
+      deps.notifications.onInApp(undefined)
       await live.close()
       await app.close()
     },

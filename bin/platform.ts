@@ -22,6 +22,8 @@ import { generateSecret } from '../core/secrets.js'
 import { DevicesRepository } from '../ingest/devices.repository.js'
 import { startIngest, type IngestServer } from '../ingest/server.js'
 import { startOpsServer } from '../core/ops-server.js'
+import { createNotifications, type Notifications } from '../api/notifications/notifications.module.js'
+import { startJobQueue } from '../core/jobs.js'
 import { startStream, type Stream } from '../stream/app.js'
 
 export const ROLES = ['ingest', 'stream', 'api'] as const
@@ -38,6 +40,8 @@ export interface Platform {
   api: ApiServer | undefined
   ingest: IngestServer | undefined
   stream: Stream | undefined
+  /** With the api role: other code calls notifications.dispatcher.notify(...). */
+  notifications: Notifications | undefined
   /** ops: /healthz, /readyz and /metrics of a process without the API (the API serves them otherwise). */
   urls: { api?: string; docs?: string; mqtt?: string; mqttWs?: string; ops?: string }
   close(): Promise<void>
@@ -109,7 +113,7 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
 
     const platform: Platform = {
       config, logger, registry, bus, postgres, clickhouse,
-      bootstrap: undefined, api: undefined, ingest: undefined, stream: undefined, urls: {},
+      bootstrap: undefined, api: undefined, ingest: undefined, stream: undefined, notifications: undefined, urls: {},
       close: async () => {},
     }
 
@@ -120,6 +124,14 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
     }
     if (has('api')) {
       platform.bootstrap = await bootstrapAdmin(postgres.pool, config.adminEmail, config.adminPassword)
+      // The durable job queue (pg-boss tables in this Postgres) and the notifications on it. Closers run in
+      // reverse: the API stops taking requests, the workers finish their sends, SMTP closes, then Postgres.
+      const jobs = await startJobQueue({ pool: postgres.pool, logger, pollIntervalMs: config.jobsPollMs })
+      const notifications = createNotifications({ pool: postgres.pool, jobs, logger, config: config.notifications })
+      closers.push(() => notifications.close())
+      closers.push(() => jobs.stop(config.shutdownTimeoutMs))
+      await notifications.start({ work: true })
+      platform.notifications = notifications
       platform.api = await startApi(
         { host: config.host, port: config.port },
         {
@@ -132,6 +144,7 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
           accessTokenTtlS: config.accessTokenTtlS,
           refreshTokenTtlS: config.refreshTokenTtlS,
           readiness,
+          notifications,
           rateLimit: config.authRateLimit,
           drivers: {
             // The port is known once the API listens; PUBLIC_URL overrides it (behind a proxy, it must).

@@ -34,6 +34,12 @@ const INT_VARS = {
   AUTH_RATE_LIMIT_PER_ADDRESS: { min: 1, max: 1_000_000, default: 50 },
   AUTH_RATE_LIMIT_WINDOW_S: { min: 1, max: 86_400, default: 60 },
   MAX_ACTIVE_VEHICLES_PER_DRIVER: { min: 1, max: 1000, default: 1 },
+  NOTIFY_MAX_ATTEMPTS: { min: 1, max: 100, default: 8 },
+  NOTIFY_RETRY_BASE_MS: { min: 10, max: 3_600_000, default: 30_000 },
+  NOTIFY_RETRY_MAX_MS: { min: 10, max: 86_400_000, default: 3_600_000 },
+  NOTIFY_CONCURRENCY: { min: 1, max: 256, default: 8 },
+  NOTIFY_SEND_TIMEOUT_MS: { min: 100, max: 120_000, default: 10_000 },
+  JOBS_POLL_MS: { min: 10, max: 60_000, default: 1000 },
 } as const satisfies Record<string, IntSpec>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -75,6 +81,14 @@ export interface Config {
   /** Background-check provider webhook and the secret both sides sign with; no URL = checks cannot start. */
   backgroundCheck: { url: string | undefined; secret: string | undefined }
   maxActiveVehiclesPerDriver: number
+  /** Notification delivery (api/notifications): channels and retry policy. */
+  notifications: {
+    smtpUrl: string | undefined; mailFrom: string; smsUrl: string | undefined; smsToken: string | undefined
+    maxAttempts: number; retryBaseMs: number; retryMaxMs: number; concurrency: number; sendTimeoutMs: number
+    allowPrivateWebhooks: boolean
+  }
+  /** How often an idle job worker looks for due jobs. */
+  jobsPollMs: number
   adminEmail: string
   adminPassword: string | undefined
   /** HMAC secret for access tokens; undefined = generated once and kept under dataDir. */
@@ -169,6 +183,11 @@ export function loadConfig(env: Env = process.env): Config {
   const backgroundCheckUrl = parseUrlVar(env, 'BACKGROUND_CHECK_URL', ['http:', 'https:'], problems)
   if (backgroundCheckUrl && !backgroundCheckSecret) problems.push('BACKGROUND_CHECK_URL needs BACKGROUND_CHECK_SECRET (both sides sign with it)')
 
+  const mailFrom = optional(env, 'MAIL_FROM') ?? 'fleetpulse <noreply@fleetpulse.local>'
+  if (!mailFrom.includes('@') || /[\r\n]/.test(mailFrom) || mailFrom.length > 320) problems.push('MAIL_FROM is not an email address (name <address> or address)')
+  const webhookAllowPrivate = optional(env, 'WEBHOOK_ALLOW_PRIVATE') ?? 'false'
+  if (webhookAllowPrivate !== 'true' && webhookAllowPrivate !== 'false') problems.push('WEBHOOK_ALLOW_PRIVATE must be true or false')
+
   const config: Config = {
     host: optional(env, 'HOST') ?? '127.0.0.1',
     port: parseIntVar(env, 'PORT', problems),
@@ -199,6 +218,19 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: parseUrlVar(env, 'PUBLIC_URL', ['http:', 'https:'], problems),
     backgroundCheck: { url: backgroundCheckUrl, secret: backgroundCheckSecret },
     maxActiveVehiclesPerDriver: parseIntVar(env, 'MAX_ACTIVE_VEHICLES_PER_DRIVER', problems),
+    notifications: {
+      smtpUrl: parseUrlVar(env, 'SMTP_URL', ['smtp:', 'smtps:'], problems),
+      mailFrom,
+      smsUrl: parseUrlVar(env, 'SMS_URL', ['http:', 'https:'], problems),
+      smsToken: optional(env, 'SMS_TOKEN'),
+      maxAttempts: parseIntVar(env, 'NOTIFY_MAX_ATTEMPTS', problems),
+      retryBaseMs: parseIntVar(env, 'NOTIFY_RETRY_BASE_MS', problems),
+      retryMaxMs: parseIntVar(env, 'NOTIFY_RETRY_MAX_MS', problems),
+      concurrency: parseIntVar(env, 'NOTIFY_CONCURRENCY', problems),
+      sendTimeoutMs: parseIntVar(env, 'NOTIFY_SEND_TIMEOUT_MS', problems),
+      allowPrivateWebhooks: webhookAllowPrivate === 'true',
+    },
+    jobsPollMs: parseIntVar(env, 'JOBS_POLL_MS', problems),
     adminEmail: adminEmail.toLowerCase(),
     adminPassword,
     jwtSecret,
@@ -206,6 +238,7 @@ export function loadConfig(env: Env = process.env): Config {
     refreshTokenTtlS: parseIntVar(env, 'REFRESH_TOKEN_TTL_S', problems),
     shutdownTimeoutMs: parseIntVar(env, 'SHUTDOWN_TIMEOUT_MS', problems),
   }
+  if (config.notifications.retryMaxMs < config.notifications.retryBaseMs) problems.push('NOTIFY_RETRY_MAX_MS must be at least NOTIFY_RETRY_BASE_MS')
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }
@@ -227,6 +260,11 @@ export const CONFIG_VARIABLES = [
   { name: 'PUBLIC_URL', default: 'http://$HOST:$PORT' },
   { name: 'BACKGROUND_CHECK_URL', default: '(none: checks cannot start)' },
   { name: 'BACKGROUND_CHECK_SECRET', default: '(none)' },
+  { name: 'SMTP_URL', default: '(none: no email)' },
+  { name: 'MAIL_FROM', default: 'fleetpulse <noreply@fleetpulse.local>' },
+  { name: 'SMS_URL', default: '(none: no SMS)' },
+  { name: 'SMS_TOKEN', default: '(none)' },
+  { name: 'WEBHOOK_ALLOW_PRIVATE', default: 'false' },
   { name: 'FLEETPULSE_ADMIN_EMAIL', default: 'admin@fleetpulse.local' },
   { name: 'FLEETPULSE_ADMIN_PASSWORD', default: '(generated, printed once)' },
   { name: 'JWT_SECRET', default: '(generated under DATA_DIR)' },

@@ -229,6 +229,19 @@ export const TrackQuery = Type.Object(
   },
   { additionalProperties: false },
 )
+export const MetricsQuery = Type.Object({ from: Type.Optional(DateTime), to: Type.Optional(DateTime) }, { additionalProperties: false })
+export const VehicleMetrics = Type.Object({
+  vehicleId: Uuid,
+  from: DateTime,
+  to: DateTime,
+  fixes: Type.Integer(),
+  distanceKm: Type.Number({ description: 'great-circle distance between consecutive fixes' }),
+  engineHours: Type.Number({ description: 'time after fixes with ignition on (gaps over 5 minutes not counted)' }),
+  maxSpeed: Nullable(Type.Number()),
+  firstFixAt: Nullable(DateTime),
+  lastFixAt: Nullable(DateTime),
+  lastSeenAt: Nullable(DateTime),
+})
 export const TrackPoint = Type.Object({ ...FixFields, seq: Nullable(Type.Integer()) })
 export type TrackPoint = Static<typeof TrackPoint>
 export const Track = Type.Object({ vehicleId: Uuid, from: DateTime, to: DateTime, items: Type.Array(TrackPoint), truncated: Type.Boolean() })

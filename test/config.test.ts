@@ -48,6 +48,11 @@ describe('loadConfig', () => {
       publicUrl: undefined,
       backgroundCheck: { url: undefined, secret: undefined },
       maxActiveVehiclesPerDriver: 1,
+      notifications: {
+        smtpUrl: undefined, mailFrom: 'fleetpulse <noreply@fleetpulse.local>', smsUrl: undefined, smsToken: undefined,
+        maxAttempts: 8, retryBaseMs: 30_000, retryMaxMs: 3_600_000, concurrency: 8, sendTimeoutMs: 10_000, allowPrivateWebhooks: false,
+      },
+      jobsPollMs: 1000,
       adminEmail: 'admin@fleetpulse.local',
       adminPassword: undefined,
       jwtSecret: undefined,

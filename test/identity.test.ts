@@ -272,11 +272,11 @@ describe('the grant rule', () => {
     for (const role of Object.keys(ROLES) as Array<keyof typeof ROLES>) expect(missingToGrant(admin, role)).toEqual([])
     const manager = new Set<Permission>([...ROLES.fleet_manager, 'users:manage'])
     expect(missingToGrant(manager, 'fleet_manager')).toEqual([])
-    expect(missingToGrant(manager, 'dispatcher')).toEqual(['orders:read', 'orders:write', 'assignments:write'])
+    expect(missingToGrant(manager, 'dispatcher')).toEqual(['orders:read', 'orders:write'])
     expect(missingToGrant(manager, 'operational_admin')).toContain('audit:read')
     expect(missingToGrant(manager, 'auditor')).toEqual(['audit:read'])
     // own:* comes with the broad permission it narrows.
-    expect(missingToGrant(new Set<Permission>(['users:manage', 'vehicles:read', 'tickets:write']), 'driver')).toEqual(['own:orders'])
+    expect(missingToGrant(new Set<Permission>(['users:manage', 'vehicles:read', 'tickets:write', 'notifications:read']), 'driver')).toEqual(['own:orders'])
   })
 })
 

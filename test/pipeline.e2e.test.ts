@@ -109,6 +109,31 @@ describe('a fix from an MQTT device', () => {
     expect(Number(row!.seqs)).toBe(500)
   })
 
+  it('reports distance, engine hours and last seen from the stored fixes', async () => {
+    const v = await provisionVehicle(platform.apiUrl, token, 'Metrics van')
+    const device = await connectDevice(platform.mqttUrl, v)
+    const t0 = Date.now() - 3_600_000
+    // 11 fixes a minute apart, 0.01 degrees of latitude (about 1.112 km) each: 10 steps, 10 minutes, ignition on
+    // but for the last minute; then a 20-minute gap with ignition on that must not count as engine time.
+    const fixes = Array.from({ length: 11 }, (_, i) => ({ ts: new Date(t0 + i * 60_000).toISOString(), lat: 50 + i / 100, lon: 8, ignition: i < 10, speed: 60 + i }))
+    fixes.push({ ts: new Date(t0 + 30 * 60_000).toISOString(), lat: 50.1, lon: 8, ignition: true, speed: 0 })
+    fixes[10]!.ignition = true
+    await device.publishAsync(v.topic, JSON.stringify(fixes), { qos: 1 })
+    await device.endAsync()
+    const m = await waitFor(async () => {
+      const r = await api(platform.apiUrl, 'GET', `/api/v1/vehicles/${v.vehicleId}/metrics`, { token })
+      return r.body.fixes === 12 ? r.body : undefined
+    }, { what: 'metrics over 12 fixes' })
+    expect(m.distanceKm).toBeGreaterThan(11.0)
+    expect(m.distanceKm).toBeLessThan(11.3)
+    expect(m.engineHours).toBeCloseTo(10 / 60, 2)
+    expect(m.maxSpeed).toBe(70)
+    expect(m.firstFixAt).toBe(fixes[0]!.ts)
+    expect(m.lastSeenAt).toBe(fixes[11]!.ts)
+    const none = await api(platform.apiUrl, 'GET', `/api/v1/vehicles/${v.vehicleId}/metrics?to=${encodeURIComponent(new Date(t0 - 1000).toISOString())}`, { token })
+    expect(none.body).toMatchObject({ fixes: 0, distanceKm: 0, engineHours: 0, maxSpeed: null, lastFixAt: null })
+  })
+
   it('takes fixes over MQTT on WebSocket too', async () => {
     const v = await provisionVehicle(platform.apiUrl, token, 'WebSocket van')
     const device = await connectDevice(`ws://127.0.0.1:${platform.ingest!.mqttWsPort}`, v)

@@ -29,6 +29,7 @@ interface Org {
   deviceId: string
   userId: string
   driverId: string
+  notificationId: string
 }
 
 type DriverStage = 'applicant' | 'background_check' | 'passed' | 'training' | 'trained' | 'approved' | 'active'
@@ -123,6 +124,14 @@ const ROUTES: Record<string, RouteCase> = {
   },
   'POST /api/v1/vehicles/:id/unassign-driver': { params: async (c, o) => ({ id: o === c.a ? await c.newVehicle('approved') : o.vehicleId }), audit: 'vehicle.unassign_driver' },
   'GET /api/v1/me/driver': { token: (c) => c.driverToken() },
+  'GET /api/v1/vehicles/:id/metrics': { params: (_c, o) => ({ id: o.vehicleId }) },
+  'GET /api/v1/notifications': {},
+  'POST /api/v1/notifications/:id/read': { params: (_c, o) => ({ id: o.notificationId }), audit: 'notification.read' },
+  'POST /api/v1/notifications/read-all': { audit: 'notification.read_all' },
+  'GET /api/v1/notifications/preferences': {},
+  'PUT /api/v1/notifications/preferences': { body: () => ({ phone: '+4915112345678' }), audit: 'notification_preferences.update' },
+  'GET /api/v1/notification-settings': {},
+  'PUT /api/v1/notification-settings': { body: () => ({ channels: { '*': ['in_app'] }, webhook: null }), audit: 'notification_settings.update' },
   'POST /api/v1/vehicles/bulk': { body: async (c) => ({ action: 'submit', ids: [await c.newVehicle('draft')] }), audit: 'vehicle.submit' },
   'POST /api/v1/organizations': { body: () => ({ name: 'Walk org', admin: { email: uniqueEmail(), password: 'walk admin password' } }), audit: 'organization.create', expect: 201 },
   'GET /api/v1/organizations': {},
@@ -162,7 +171,15 @@ async function setUpOrg(adminToken: string): Promise<Org> {
   const vehicle = await provisionVehicle(base, adminToken, 'Walk fixture')
   const user = await createUser(adminToken, 'analyst')
   const driver = await api(base, 'POST', '/api/v1/drivers', { token: adminToken, body: { name: 'Walk fixture driver' } })
-  return { adminToken, adminId: me.body.items[0].id, vehicleId: vehicle.vehicleId, deviceId: vehicle.deviceId, userId: user.id, driverId: driver.body.id }
+  const adminId = me.body.items[0].id as string
+  const orgId = (await platform.postgres.pool.query('SELECT org_id FROM users WHERE id = $1', [adminId])).rows[0].org_id as string
+  const sent = await platform.notifications!.dispatcher.notify({
+    orgId, recipient: { userId: adminId }, kind: 'walk.fixture', entity: { type: 'walk', id: 'fixture' }, title: 'Walk fixture', body: '',
+  })
+  return {
+    adminToken, adminId, vehicleId: vehicle.vehicleId, deviceId: vehicle.deviceId, userId: user.id, driverId: driver.body.id,
+    notificationId: sent.notificationIds[0]!,
+  }
 }
 
 const CHECK_SECRET = 'walk-background-check-secret-0123456789'
@@ -234,10 +251,15 @@ afterAll(async () => {
   vendor?.close()
 })
 
-/** A role of org A without the permission (organizations:manage: an organization's own admin). */
-function tokenLacking(permission: Permission): string {
+/**
+ * A token of org A without the permission: a role lacking it, or for
+ * organizations:manage an organization's own admin; undefined when every user
+ * holds it (reading your own notifications).
+ */
+function tokenLacking(permission: Permission): string | undefined {
   const role = (Object.keys(ROLES) as Role[]).find((r) => !(ROLES[r] as readonly Permission[]).includes(permission))
-  return role ? roleTokens.get(role)! : roleTokens.get('operational_admin')!
+  if (role) return roleTokens.get(role)!
+  return permission === 'organizations:manage' ? roleTokens.get('operational_admin')! : undefined
 }
 
 describe('the route table', () => {
@@ -258,7 +280,9 @@ describe('the route table', () => {
       const url = fill(r.url, {})
       const anonymous = await api(base, r.method, url, { body: isMutation(r.method) ? {} : undefined })
       expect(anonymous.status, `${key(r)} without a token`).toBe(401)
-      const denied = await api(base, r.method, url, { token: tokenLacking(r.permission!), body: isMutation(r.method) ? {} : undefined })
+      const lacking = tokenLacking(r.permission!)
+      if (!lacking) continue
+      const denied = await api(base, r.method, url, { token: lacking, body: isMutation(r.method) ? {} : undefined })
       expect(denied.status, `${key(r)} without ${r.permission}`).toBe(403)
       expect(denied.body.code).toBe('forbidden')
     }
@@ -272,6 +296,7 @@ async function stateOf(id: string) {
             (SELECT row_to_json(v) FROM vehicles v WHERE v.id = $1) AS vehicle,
             (SELECT row_to_json(d) FROM devices d WHERE d.id = $1) AS device,
             (SELECT row_to_json(r) FROM drivers r WHERE r.id = $1) AS driver,
+            (SELECT row_to_json(n) FROM notifications n WHERE n.id = $1) AS notification,
             (SELECT count(*)::int FROM devices d WHERE d.vehicle_id = $1) AS devices`,
     [id],
   )

@@ -1,7 +1,8 @@
 /**
  * Socket.IO namespace /live. The handshake must carry a valid access token
- * (`auth: { token }`) of a user holding `live:read`; the socket then joins its
- * organization's room only. Updates come from the bus (live.*.v1 topics), read
+ * (`auth: { token }`). Every socket joins its user's room (notifications); a
+ * user holding `live:read` also joins the organization's room (positions), and
+ * never another's. Position updates come from the bus (live.positions.v1), read
  * by each API node under its own consumer group so every node sees all of them.
  */
 import { randomUUID } from 'node:crypto'
@@ -11,6 +12,7 @@ import { Server, type Namespace } from 'socket.io'
 import type { Logger } from 'pino'
 import type { Bus, Subscription } from '../../core/bus/bus.js'
 import { decodeBatch } from '../../core/bus/decode.js'
+import type { Notification } from '../../schemas/notifications.v1.js'
 import { LivePositionV1, TOPICS } from '../../schemas/topics.v1.js'
 import '../../schemas/formats.js'
 import { authenticateToken, type Principal } from '../access.js'
@@ -20,9 +22,11 @@ import type { UsersRepository } from '../auth/users.repository.js'
 /** Every event the server pushes, with its payload: one map, one `send`. */
 export interface LiveEvents {
   position: { vehicleId: string; ts: string; lat: number; lon: number; speed: number | null; heading: number | null }
+  notification: Notification
 }
 
 export const orgRoom = (orgId: string) => `org:${orgId}`
+export const userRoom = (userId: string) => `user:${userId}`
 
 const checkLivePosition = TypeCompiler.Compile(LivePositionV1)
 
@@ -53,7 +57,6 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     authenticateToken(token, deps.tokens, deps.users).then(
       (principal) => {
         if (!principal) return next(Object.assign(new Error('invalid token'), { data: { code: 'invalid_token' } }))
-        if (!principal.permissions.has('live:read')) return next(Object.assign(new Error('forbidden'), { data: { code: 'forbidden' } }))
         socket.data.principal = principal
         next()
       },
@@ -65,7 +68,8 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
   })
   live.on('connection', (socket) => {
     const principal = socket.data.principal as Principal
-    void socket.join(orgRoom(principal.orgId))
+    void socket.join(userRoom(principal.userId))
+    if (principal.permissions.has('live:read')) void socket.join(orgRoom(principal.orgId))
   })
 
   const send = <E extends keyof LiveEvents>(room: string, event: E, payload: LiveEvents[E]) => {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import {
-  AuditEntry, BulkResult, BulkVehicleBody, CreateVehicleBody, IdParams, Page, Position, RejectBody,
+  AuditEntry, BulkResult, MetricsQuery, VehicleMetrics, BulkVehicleBody, CreateVehicleBody, IdParams, Page, Position, RejectBody,
   TimelineQuery, Track, TrackQuery, UpdateVehicleBody, Vehicle, VehicleListQuery,
 } from '../../schemas/api.v1.js'
 import { AppError } from '../errors.js'
@@ -96,6 +96,15 @@ export const vehiclesRoutes: FastifyPluginAsyncTypebox<{ service: VehiclesServic
     const position = await service.position(principalOf(req), req.params.id)
     return position ? position : reply.status(204).send(null)
   })
+
+  app.get('/api/v1/vehicles/:id/metrics', {
+    config: { permission: 'telemetry:read' },
+    schema: {
+      tags: ['telemetry'], summary: "A vehicle's distance, engine hours and speed over a range (ClickHouse), and when it was last seen",
+      description: 'Default range: the 30 days before `to` (default now).',
+      params: IdParams, querystring: MetricsQuery, response: { 200: VehicleMetrics, ...problemResponses(400, 401, 403, 404, 503) },
+    },
+  }, async (req) => service.metrics(principalOf(req), req.params.id, req.query))
 
   app.get('/api/v1/vehicles/:id/track', {
     config: { permission: 'telemetry:read' },

@@ -22,6 +22,8 @@ export const VEHICLE_WORKFLOW = new Workflow('vehicle', {
 export type VehicleTransition = keyof typeof VEHICLE_WORKFLOW.transitions
 
 const DAY_MS = 24 * 3600 * 1000
+const analyticsUnavailable = () =>
+  new AppError('analytics_unavailable', 'this API node has no ClickHouse; ask a node that runs the stream role, or set CLICKHOUSE_URL')
 const MAX_TRACK_RANGE_MS = 31 * DAY_MS
 
 export class VehiclesService {
@@ -121,8 +123,31 @@ export class VehiclesService {
     return position
   }
 
+  /** Driving figures over a range (default the last 30 days) from ClickHouse, and when the vehicle was last seen. */
+  async metrics(who: Principal, vehicleId: string, query: { from?: string; to?: string }) {
+    if (!this.tracks) throw analyticsUnavailable()
+    await this.get(who, vehicleId)
+    const to = new Date(query.to ? instantOf(query.to, 'to') : Date.now())
+    const from = new Date(query.from ? instantOf(query.from, 'from') : to.getTime() - 30 * DAY_MS)
+    const m = from > to ? undefined : await this.tracks.metrics(who.orgId, vehicleId, from, to)
+    const latest = await this.vehicles.latestPosition(who.orgId, vehicleId)
+    const fixes = Number(m?.fixes ?? 0)
+    return {
+      vehicleId,
+      from: from.toISOString(),
+      to: to.toISOString(),
+      fixes,
+      distanceKm: fixes ? Math.round(m!.distance_m) / 1000 : 0,
+      engineHours: fixes ? Math.round((m!.engine_s / 3600) * 1000) / 1000 : 0,
+      maxSpeed: fixes ? m!.max_speed : null,
+      firstFixAt: m?.first_ms ? new Date(Number(m.first_ms)).toISOString() : null,
+      lastFixAt: m?.last_ms ? new Date(Number(m.last_ms)).toISOString() : null,
+      lastSeenAt: latest?.ts ?? null,
+    }
+  }
+
   async track(who: Principal, vehicleId: string, query: { from?: string; to?: string; limit?: number }) {
-    if (!this.tracks) throw new AppError('analytics_unavailable', 'this API node has no ClickHouse; ask a node that runs the stream role, or set CLICKHOUSE_URL')
+    if (!this.tracks) throw analyticsUnavailable()
     await this.get(who, vehicleId)
     // The effective range is answered back: within the store's time range, at
     // most 31 days (ending at `to`); `from` after `to` is an empty range.

@@ -122,6 +122,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(vehiclesRoutes, {
     service: new VehiclesService(
       deps.pool, vehicles, audit, auditReader, deps.clickhouse ? new TrackRepository(deps.clickhouse) : undefined, deps.drivers.maxActiveVehiclesPerDriver,
+      deps.notifications.dispatcher,
     ),
   })
   const { backgroundCheck } = deps.drivers
@@ -131,6 +132,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       deps.pool, new DriversRepository(deps.pool), vehicles, users, audit, auditReader,
       backgroundCheck.url && backgroundCheck.secret ? new WebhookBackgroundCheckProvider(backgroundCheck.url, backgroundCheck.secret) : undefined,
       { callbackUrl: `${deps.drivers.publicUrl}${BACKGROUND_CHECK_CALLBACK_PATH}`, maxActiveVehiclesPerDriver: deps.drivers.maxActiveVehiclesPerDriver },
+      deps.notifications.dispatcher,
     ),
   })
   await deps.bus.ensureTopics([TOPICS.deviceControl])

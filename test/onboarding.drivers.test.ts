@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SIGNATURE_HEADER, signBody, verifySignature } from '../core/signing.js'
-import { api, login, startTestPlatform, type TestPlatform } from './helpers/platform.js'
+import { api, connectLive, login, startTestPlatform, type TestPlatform } from './helpers/platform.js'
 
 const SECRET = 'background-check-shared-secret-0123456789'
 const CALLBACK = '/api/v1/drivers/background-check/callback'
@@ -118,9 +118,17 @@ describe('driver workflow', () => {
     expect(me.body).toMatchObject({ id: d.id, state: 'active' })
     expect((await api(base, 'GET', '/api/v1/drivers', { token: driverToken })).status).toBe(403)
 
+    // The driver hears of the assignment live, on a socket without live:read (no positions, own notifications).
+    const socket = connectLive(base, driverToken)
+    const pushed = new Promise<any>((resolve) => socket.on('notification', resolve))
+    await new Promise<void>((resolve, reject) => { socket.once('connect', () => resolve()); socket.once('connect_error', reject) })
     const vehicleId = await vehicleIn('active')
     const assigned = await post(`/api/v1/vehicles/${vehicleId}/assign-driver`, tokens.dispatcher, { driverId: d.id })
     expect(assigned.body.driverId).toBe(d.id)
+    expect(await pushed).toMatchObject({ kind: 'vehicle.assigned', entity: { type: 'vehicle', id: vehicleId } })
+    socket.close()
+    const told = await api(base, 'GET', '/api/v1/notifications', { token: tokens.fleet_manager })
+    expect(told.body.items.map((n: { kind: string }) => n.kind)).toEqual(expect.arrayContaining(['driver.background_check_passed', 'driver.approved']))
     const log = await api(base, 'GET', `/api/v1/drivers/${d.id}/log`, { token: admin })
     expect(log.body.items.map((e: { action: string }) => e.action).reverse()).toEqual([
       'driver.create', 'driver.start_background_check', 'driver.background_check_result', 'driver.start_training',

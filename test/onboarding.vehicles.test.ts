@@ -104,6 +104,24 @@ describe('vehicle workflow', () => {
   })
 })
 
+describe('who acts next is told', () => {
+  it('notifies the approvers of a submission and the fleet managers of the verdict; a refused step tells nobody', async () => {
+    const inbox = async (token: string, kind: string, id: string) =>
+      (await api(base, 'GET', '/api/v1/notifications?limit=200', { token })).body.items
+        .filter((n: { kind: string; entity: { id: string } }) => n.kind === kind && n.entity.id === id)
+    const v = await create({ name: 'Told van' }, tokens.fleet_manager)
+    await step(v.id, 'submit', tokens.fleet_manager)
+    const [submitted] = await inbox(admin, 'vehicle.submitted', v.id)
+    expect(submitted).toMatchObject({ title: 'Vehicle Told van awaits review', read: false })
+    expect(await inbox(tokens.dispatcher, 'vehicle.submitted', v.id)).toEqual([])
+    await step(v.id, 'reject', admin, { reason: 'no insurance' })
+    const [rejected] = await inbox(tokens.fleet_manager, 'vehicle.rejected', v.id)
+    expect(rejected.body).toBe('Reason: no insurance')
+    expect((await step(v.id, 'approve')).status).toBe(409)
+    expect(await inbox(tokens.fleet_manager, 'vehicle.approved', v.id)).toEqual([])
+  })
+})
+
 describe('vehicle lists', () => {
   it('filters by state, searches name, plate and VIN, and sorts by name across cursor pages', async () => {
     const tag = randomUUID().slice(0, 6)

@@ -15,6 +15,7 @@ import { isUniqueViolation, withTransaction } from '../db.js'
 import { AppError, notFound } from '../errors.js'
 import { decodeSortedCursor } from '../pagination.js'
 import type { VehiclesRepository } from '../vehicles/vehicles.repository.js'
+import type { Notifier } from '../notifications/notifications.module.js'
 import { Workflow } from '../workflow.js'
 import type { BackgroundCheckProvider } from './background-check.js'
 import type { DriversRepository } from './drivers.repository.js'
@@ -50,7 +51,13 @@ export class DriversService {
     private readonly auditReader: AuditReader,
     private readonly provider: BackgroundCheckProvider | undefined,
     private readonly settings: DriversSettings,
+    private readonly notifier: Notifier,
   ) {}
+
+  /** Tells who acts next, in the step's transaction. */
+  private tell(db: pg.PoolClient, orgId: string, recipient: { role: string } | { userId: string }, kind: string, entity: { type: string; id: string }, title: string, body = '') {
+    return this.notifier.notify({ orgId, recipient, kind, entity, title, body }, db)
+  }
 
   private record(who: Principal | undefined, orgId: string, meta: RequestMeta, db: pg.PoolClient, action: string, entity: { type: string; id: string }, before: unknown, after: unknown) {
     return this.audit.record({
@@ -108,7 +115,14 @@ export class DriversService {
         }
       }
       const stateReason = step === 'reject' || step === 'suspend' ? reason ?? null : null
-      return this.drivers.update(db, who.orgId, id, { state, stateReason })
+      const after = await this.drivers.update(db, who.orgId, id, { state, stateReason })
+      if (step === 'approve') {
+        await this.tell(db, who.orgId, { role: 'fleet_manager' }, 'driver.approved', { type: 'driver', id }, `${after.name} was approved: activate and assign a vehicle`)
+      }
+      if (step === 'suspend' && after.userId) {
+        await this.tell(db, who.orgId, { userId: after.userId }, 'driver.suspended', { type: 'driver', id }, 'Your driver account was suspended', stateReason ?? '')
+      }
+      return after
     })
   }
 
@@ -147,6 +161,8 @@ export class DriversService {
       }
       const after = await this.drivers.update(db, found.orgId, found.id, { backgroundCheck: result })
       await this.record(undefined, found.orgId, meta, db, 'driver.background_check_result', { type: 'driver', id: found.id }, before, after)
+      await this.tell(db, found.orgId, { role: 'fleet_manager' }, `driver.background_check_${result}`, { type: 'driver', id: found.id },
+        `Background check ${result} for ${after.name}`, result === 'passed' ? 'Assign the training modules next.' : 'Reject the application or contact the driver.')
     })
   }
 
@@ -169,7 +185,12 @@ export class DriversService {
         throw new AppError('invalid_transition', `a driver in state ${before.state} has no training running`, { state: before.state, allowed: DRIVER_WORKFLOW.allowed(before.state) })
       }
       if (!(await this.drivers.completeModule(db, id, module))) throw notFound('training module')
-      return (await this.drivers.get(who.orgId, id, db))!
+      const after = (await this.drivers.get(who.orgId, id, db))!
+      if (after.training.every((m) => m.completedAt) && before.training.some((m) => !m.completedAt)) {
+        await this.tell(db, who.orgId, { role: 'operational_admin' }, 'driver.training_completed', { type: 'driver', id },
+          `${after.name} completed training and awaits approval`)
+      }
+      return after
     })
   }
 
@@ -209,6 +230,10 @@ export class DriversService {
       }
       const after = await this.vehicles.setDriver(db, who.orgId, vehicleId, driverId)
       await this.record(who, who.orgId, meta, db, driverId ? 'vehicle.assign_driver' : 'vehicle.unassign_driver', { type: 'vehicle', id: vehicleId }, before, after)
+      const driverUser = driverId ? (await this.drivers.get(who.orgId, driverId, db))?.userId : undefined
+      if (driverUser) {
+        await this.tell(db, who.orgId, { userId: driverUser }, 'vehicle.assigned', { type: 'vehicle', id: vehicleId }, `You drive ${after.name}${after.plate ? ` (${after.plate})` : ''} now`)
+      }
       return after
     })
   }

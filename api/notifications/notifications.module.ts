@@ -46,6 +46,9 @@ export interface NotificationsDeps {
   config: NotificationsConfig
 }
 
+/** What a workflow needs to tell people: notify, inside its own transaction when `db` is given. */
+export type Notifier = Pick<NotificationDispatcher, 'notify'>
+
 export interface Notifications {
   /** For the REST routes (notificationsRoutes). */
   service: NotificationsService

@@ -7,6 +7,7 @@ import { instantOf } from '../dates.js'
 import { withTransaction } from '../db.js'
 import { AppError, notFound } from '../errors.js'
 import { decodeSortedCursor } from '../pagination.js'
+import type { Notifier } from '../notifications/notifications.module.js'
 import { Workflow } from '../workflow.js'
 import type { TrackRepository } from './track.repository.js'
 import type { VehiclesRepository } from './vehicles.repository.js'
@@ -20,6 +21,13 @@ export const VEHICLE_WORKFLOW = new Workflow('vehicle', {
   retire: { from: ['draft', 'rejected', 'approved', 'inactive'], to: 'retired' },
 } as const)
 export type VehicleTransition = keyof typeof VEHICLE_WORKFLOW.transitions
+
+/** Who acts next after a step, told in the same transaction (so a refused step tells nobody). */
+const NEXT_ACTOR: Partial<Record<VehicleTransition, { role: string; kind: string; title: (v: Vehicle) => string }>> = {
+  submit: { role: 'operational_admin', kind: 'vehicle.submitted', title: (v) => `Vehicle ${v.name} awaits review` },
+  approve: { role: 'fleet_manager', kind: 'vehicle.approved', title: (v) => `Vehicle ${v.name} was approved: it can be put into service` },
+  reject: { role: 'fleet_manager', kind: 'vehicle.rejected', title: (v) => `Vehicle ${v.name} was rejected` },
+}
 
 const DAY_MS = 24 * 3600 * 1000
 const analyticsUnavailable = () =>
@@ -35,6 +43,7 @@ export class VehiclesService {
     /** Undefined on an API node that does not reach ClickHouse. */
     private readonly tracks: TrackRepository | undefined,
     private readonly maxActiveVehiclesPerDriver: number,
+    private readonly notifier: Notifier,
   ) {}
 
   async create(who: Principal, body: CreateVehicleBody, meta: RequestMeta) {
@@ -97,6 +106,13 @@ export class VehiclesService {
       }
       const after = await this.vehicles.setState(db, who.orgId, id, state, step === 'reject' ? reason ?? null : null)
       await this.record(who, meta, db, `vehicle.${step}`, id, before, after)
+      const next = NEXT_ACTOR[step]
+      if (next) {
+        await this.notifier.notify({
+          orgId: who.orgId, recipient: { role: next.role }, kind: next.kind, entity: { type: 'vehicle', id },
+          title: next.title(after), body: step === 'reject' ? `Reason: ${after.rejectReason ?? ''}` : '', data: { state: after.state },
+        }, db)
+      }
       return after
     })
   }

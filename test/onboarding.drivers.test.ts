@@ -19,7 +19,7 @@ let vendorServer: Server
 let platform: TestPlatform
 let base: string
 let admin: string
-const tokens: Record<string, string> = {}
+const tokens = { fleet_manager: '', dispatcher: '' }
 
 beforeAll(async () => {
   vendorServer = createServer((req, res) => {
@@ -39,7 +39,7 @@ beforeAll(async () => {
   })
   base = platform.apiUrl
   admin = await login(base)
-  for (const role of ['fleet_manager', 'dispatcher']) {
+  for (const role of ['fleet_manager', 'dispatcher'] as const) {
     const email = `${role}-${randomUUID()}@example.com`
     await api(base, 'POST', '/api/v1/users', { token: admin, body: { email, password: 'onboarding password', name: role, role } })
     tokens[role] = await login(base, email, 'onboarding password')

@@ -11,13 +11,13 @@ import { api, login, startTestPlatform, type TestPlatform } from './helpers/plat
 let platform: TestPlatform
 let base: string
 let admin: string
-const tokens: Record<string, string> = {}
+const tokens = { fleet_manager: '', dispatcher: '' }
 
 beforeAll(async () => {
   platform = await startTestPlatform()
   base = platform.apiUrl
   admin = await login(base)
-  for (const role of ['fleet_manager', 'dispatcher']) {
+  for (const role of ['fleet_manager', 'dispatcher'] as const) {
     const email = `${role}-${randomUUID()}@example.com`
     await api(base, 'POST', '/api/v1/users', { token: admin, body: { email, password: 'onboarding password', name: role, role } })
     tokens[role] = await login(base, email, 'onboarding password')

@@ -40,6 +40,10 @@ import { vehiclesRoutes } from './vehicles/vehicles.routes.js'
 import { VehiclesService } from './vehicles/vehicles.service.js'
 import { VehiclesRepository } from './vehicles/vehicles.repository.js'
 import { DevicesRepository } from './devices/devices.repository.js'
+import type { DocumentStore } from '../core/documents-store.js'
+import { DocumentsRepository } from './documents/documents.repository.js'
+import { documentsRoutes } from './documents/documents.routes.js'
+import { DocumentsService } from './documents/documents.service.js'
 import { WebhookBackgroundCheckProvider } from './drivers/background-check.js'
 import { DriversRepository } from './drivers/drivers.repository.js'
 import { BACKGROUND_CHECK_CALLBACK_PATH, driversRoutes } from './drivers/drivers.routes.js'
@@ -62,6 +66,7 @@ export interface ApiDeps {
   rateLimit: RateLimitSettings
   /** Inbox, settings, and the dispatcher services call notify on (api/notifications). */
   notifications: Notifications
+  documents: { store: DocumentStore; maxBytes: number }
   drivers: { publicUrl: string; backgroundCheck: { url: string | undefined; secret: string | undefined }; maxActiveVehiclesPerDriver: number }
   /** Browser origins allowed by CORS; empty = no cross-origin access. */
   corsOrigins: string[]
@@ -74,6 +79,8 @@ export interface Api {
   users: UsersRepository
   /** Every route with the permission it requires (for the route-walking tests and the docs). */
   routes: RouteAccess[]
+  /** server.ts runs its expiry reminders on a timer. */
+  documents: DocumentsService
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -126,19 +133,25 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     ),
   })
   const { backgroundCheck } = deps.drivers
+  const drivers = new DriversRepository(deps.pool)
   await app.register(driversRoutes, {
     backgroundCheckSecret: backgroundCheck.secret,
     service: new DriversService(
-      deps.pool, new DriversRepository(deps.pool), vehicles, users, audit, auditReader,
+      deps.pool, drivers, vehicles, users, audit, auditReader,
       backgroundCheck.url && backgroundCheck.secret ? new WebhookBackgroundCheckProvider(backgroundCheck.url, backgroundCheck.secret) : undefined,
       { callbackUrl: `${deps.drivers.publicUrl}${BACKGROUND_CHECK_CALLBACK_PATH}`, maxActiveVehiclesPerDriver: deps.drivers.maxActiveVehiclesPerDriver },
       deps.notifications.dispatcher,
     ),
   })
+  const documents = new DocumentsService(
+    deps.pool, new DocumentsRepository(deps.pool), deps.documents.store, vehicles, drivers, audit, deps.notifications.dispatcher,
+    deps.documents.maxBytes, deps.logger,
+  )
+  await app.register(documentsRoutes, { service: documents, maxBytes: deps.documents.maxBytes })
   await deps.bus.ensureTopics([TOPICS.deviceControl])
   await app.register(devicesRoutes, {
     service: new DevicesService(deps.pool, new DevicesRepository(deps.pool), vehicles, audit, deps.bus, deps.logger),
   })
   await app.ready()
-  return { app, tokens, users, routes }
+  return { app, tokens, users, routes, documents }
 }

@@ -15,17 +15,23 @@ export interface ApiServer {
   close(): Promise<void>
 }
 
-export async function startApi(options: ApiServerOptions, deps: ApiDeps): Promise<ApiServer> {
-  const { app, tokens, users, routes } = await buildApi(deps)
+export async function startApi(options: ApiServerOptions & { documentReminderIntervalMs: number }, deps: ApiDeps): Promise<ApiServer> {
+  const { app, tokens, users, routes, documents } = await buildApi(deps)
   const live = await startLive({ httpServer: app.server, bus: deps.bus, tokens, users, logger: deps.logger })
   // In-app notifications delivered by this node's job worker reach the user's open consoles on this node.
   deps.notifications.onInApp((userId, notification) => live.send(userRoom(userId), 'notification', notification))
   await app.listen({ host: options.host, port: options.port })
   const port = (app.server.address() as AddressInfo).port
+  // Expiry reminders: each run claims what is due, so several API processes may run it.
+  const remind = () => documents.sendExpiryReminders().catch((err: unknown) => deps.logger.error({ err }, 'document expiry reminders failed'))
+  const reminders = setInterval(remind, options.documentReminderIntervalMs)
+  reminders.unref()
+  void remind()
   return {
     port,
     routes,
     close: async () => {
+      clearInterval(reminders)
       deps.notifications.onInApp(undefined)
       await live.close()
       await app.close()

@@ -13,8 +13,19 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
 const common: Options = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false }
 
+const body = addFormats(new Ajv({ ...common, coerceTypes: false }))
+const text = addFormats(new Ajv({ ...common, coerceTypes: 'array' }))
+
+type Compile = (input: { schema: object; httpPart?: string }) => (data: unknown) => boolean
+
+const compile: Compile = ({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(schema)
+
 export function registerValidation(app: FastifyInstance): void {
-  const body = addFormats(new Ajv({ ...common, coerceTypes: false }))
-  const text = addFormats(new Ajv({ ...common, coerceTypes: 'array' }))
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? body : text).compile(schema))
+  app.setValidatorCompiler(compile)
 }
+
+/**
+ * For a multipart upload route: its body schema only documents the form (the
+ * file is streamed and checked by the handler); everything else is validated.
+ */
+export const uploadValidatorCompiler: Compile = (input) => (input.httpPart === 'body' ? () => true : compile(input))

@@ -24,6 +24,7 @@ import { startIngest, type IngestServer } from '../ingest/server.js'
 import { startOpsServer } from '../core/ops-server.js'
 import { createNotifications, type Notifications } from '../api/notifications/notifications.module.js'
 import { startJobQueue } from '../core/jobs.js'
+import { LocalDocumentStore } from '../core/documents-store.js'
 import { startStream, type Stream } from '../stream/app.js'
 
 export const ROLES = ['ingest', 'stream', 'api'] as const
@@ -133,9 +134,10 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
       await notifications.start({ work: true })
       platform.notifications = notifications
       platform.api = await startApi(
-        { host: config.host, port: config.port },
+        { host: config.host, port: config.port, documentReminderIntervalMs: config.documents.reminderIntervalMs },
         {
           pool: postgres.pool,
+          documents: { store: new LocalDocumentStore(path.join(config.dataDir, 'documents')), maxBytes: config.documents.maxBytes },
           clickhouse: clickhouse?.client,
           bus,
           logger,

@@ -40,6 +40,8 @@ const INT_VARS = {
   NOTIFY_CONCURRENCY: { min: 1, max: 256, default: 8 },
   NOTIFY_SEND_TIMEOUT_MS: { min: 100, max: 120_000, default: 10_000 },
   JOBS_POLL_MS: { min: 10, max: 60_000, default: 1000 },
+  DOCUMENT_MAX_BYTES: { min: 1024, max: 1024 * 1024 * 1024, default: 10 * 1024 * 1024 },
+  DOCUMENT_REMINDER_INTERVAL_S: { min: 1, max: 86_400, default: 3600 },
 } as const satisfies Record<string, IntSpec>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -89,6 +91,8 @@ export interface Config {
   }
   /** How often an idle job worker looks for due jobs. */
   jobsPollMs: number
+  /** Uploaded documents: size bound, and how often expiry reminders are looked for. */
+  documents: { maxBytes: number; reminderIntervalMs: number }
   adminEmail: string
   adminPassword: string | undefined
   /** HMAC secret for access tokens; undefined = generated once and kept under dataDir. */
@@ -231,6 +235,10 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivateWebhooks: webhookAllowPrivate === 'true',
     },
     jobsPollMs: parseIntVar(env, 'JOBS_POLL_MS', problems),
+    documents: {
+      maxBytes: parseIntVar(env, 'DOCUMENT_MAX_BYTES', problems),
+      reminderIntervalMs: parseIntVar(env, 'DOCUMENT_REMINDER_INTERVAL_S', problems) * 1000,
+    },
     adminEmail: adminEmail.toLowerCase(),
     adminPassword,
     jwtSecret,

@@ -409,3 +409,30 @@ export const BackgroundCheckCallbackBody = Type.Object(
 export const BackgroundCheckSignature = Type.Object(
   { 'x-fleetpulse-signature': Type.Optional(Type.String({ maxLength: 200, description: 't=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>; without it: 401' })) },
 )
+
+// --- documents
+export const DOCUMENT_KINDS = ['licence', 'certificate', 'registration', 'insurance', 'inspection', 'other'] as const
+export const DocumentKind = Type.Union(DOCUMENT_KINDS.map((k) => Type.Literal(k)))
+export const DateOnly = Type.String({ format: 'date', description: 'YYYY-MM-DD' })
+export const UploadQuery = Type.Object(
+  { kind: DocumentKind, expiresOn: Type.Optional(DateOnly) },
+  { additionalProperties: false },
+)
+export const UploadForm = Type.Object(
+  { file: Type.String({ format: 'binary', description: 'PDF, JPEG or PNG; the content decides the type, not the name' }) },
+  { description: 'multipart/form-data with one file part' },
+)
+export const DocumentParams = Type.Object({ id: Uuid, documentId: Uuid }, { additionalProperties: false })
+export const Document = Type.Object({
+  id: Uuid,
+  ownerType: Type.Union([Type.Literal('driver'), Type.Literal('vehicle')]),
+  ownerId: Uuid,
+  kind: DocumentKind,
+  filename: Type.String(),
+  contentType: Type.String(),
+  sizeBytes: Type.Integer(),
+  sha256: Type.String(),
+  expiresOn: Type.Union([DateOnly, Type.Null()]),
+  createdAt: DateTime,
+})
+export type Document = Static<typeof Document>

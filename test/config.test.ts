@@ -53,6 +53,7 @@ describe('loadConfig', () => {
         maxAttempts: 8, retryBaseMs: 30_000, retryMaxMs: 3_600_000, concurrency: 8, sendTimeoutMs: 10_000, allowPrivateWebhooks: false,
       },
       jobsPollMs: 1000,
+      documents: { maxBytes: 10 * 1024 * 1024, reminderIntervalMs: 3_600_000 },
       adminEmail: 'admin@fleetpulse.local',
       adminPassword: undefined,
       jwtSecret: undefined,

@@ -30,6 +30,8 @@ interface Org {
   userId: string
   driverId: string
   notificationId: string
+  driverDocumentId: string
+  vehicleDocumentId: string
 }
 
 type DriverStage = 'applicant' | 'background_check' | 'passed' | 'training' | 'trained' | 'approved' | 'active'
@@ -66,6 +68,13 @@ interface RouteCase {
   /** Mutations: the audit action exactly one row must carry. */
   audit?: string
   expect?: number
+}
+
+/** A one-file multipart form with a tiny PDF. */
+const pdfForm = () => {
+  const form = new FormData()
+  form.append('file', new Blob([new TextEncoder().encode('%PDF-1.7\n%%EOF\n')]), 'walk.pdf')
+  return form
 }
 
 const uniqueEmail = () => `walk-${randomUUID()}@example.com`
@@ -132,6 +141,12 @@ const ROUTES: Record<string, RouteCase> = {
   'PUT /api/v1/notifications/preferences': { body: () => ({ phone: '+4915112345678' }), audit: 'notification_preferences.update' },
   'GET /api/v1/notification-settings': {},
   'PUT /api/v1/notification-settings': { body: () => ({ channels: { '*': ['in_app'] }, webhook: null }), audit: 'notification_settings.update' },
+  'POST /api/v1/drivers/:id/documents': { params: (_c, o) => ({ id: o.driverId }), query: '?kind=licence', body: pdfForm, audit: 'document.upload', expect: 201 },
+  'GET /api/v1/drivers/:id/documents': { params: (_c, o) => ({ id: o.driverId }) },
+  'GET /api/v1/drivers/:id/documents/:documentId/content': { params: (_c, o) => ({ id: o.driverId, documentId: o.driverDocumentId }) },
+  'POST /api/v1/vehicles/:id/documents': { params: (_c, o) => ({ id: o.vehicleId }), query: '?kind=insurance', body: pdfForm, audit: 'document.upload', expect: 201 },
+  'GET /api/v1/vehicles/:id/documents': { params: (_c, o) => ({ id: o.vehicleId }) },
+  'GET /api/v1/vehicles/:id/documents/:documentId/content': { params: (_c, o) => ({ id: o.vehicleId, documentId: o.vehicleDocumentId }) },
   'POST /api/v1/vehicles/bulk': { body: async (c) => ({ action: 'submit', ids: [await c.newVehicle('draft')] }), audit: 'vehicle.submit' },
   'POST /api/v1/organizations': { body: () => ({ name: 'Walk org', admin: { email: uniqueEmail(), password: 'walk admin password' } }), audit: 'organization.create', expect: 201 },
   'GET /api/v1/organizations': {},
@@ -176,9 +191,11 @@ async function setUpOrg(adminToken: string): Promise<Org> {
   const sent = await platform.notifications!.dispatcher.notify({
     orgId, recipient: { userId: adminId }, kind: 'walk.fixture', entity: { type: 'walk', id: 'fixture' }, title: 'Walk fixture', body: '',
   })
+  const driverDocument = await api(base, 'POST', `/api/v1/drivers/${driver.body.id}/documents?kind=licence`, { token: adminToken, body: pdfForm() })
+  const vehicleDocument = await api(base, 'POST', `/api/v1/vehicles/${vehicle.vehicleId}/documents?kind=insurance`, { token: adminToken, body: pdfForm() })
   return {
     adminToken, adminId, vehicleId: vehicle.vehicleId, deviceId: vehicle.deviceId, userId: user.id, driverId: driver.body.id,
-    notificationId: sent.notificationIds[0]!,
+    notificationId: sent.notificationIds[0]!, driverDocumentId: driverDocument.body.id, vehicleDocumentId: vehicleDocument.body.id,
   }
 }
 
@@ -313,7 +330,7 @@ describe('tenancy, route by route', () => {
       const body = c.body ? await c.body(ctx) : undefined
       const auditBefore = (await platform.postgres.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n
       const before = await stateOf(params.id!)
-      const res = await api(base, r.method, fill(r.url, params), { token: ctx.b.adminToken, body })
+      const res = await api(base, r.method, `${fill(r.url, params)}${c.query ?? ''}`, { token: ctx.b.adminToken, body })
       expect(res.status, `${key(r)} with org A's id as org B`).toBe(404)
       expect(res.body.code).toBe('not_found')
       const auditAfter = (await platform.postgres.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n

@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PACKAGE_ROOT } from '../core/paths.js'
 import { login, startTestPlatform, type TestPlatform } from './helpers/platform.js'
 
 const st = path.join(process.env.FLEETPULSE_CACHE ?? path.join(homedir(), '.cache', 'fleetpulse'), 'venv', 'bin', 'st')
@@ -42,6 +43,7 @@ function run(args: string[]): Promise<{ code: number | null; output: string }> {
 describe.skipIf(!installed)(`Schemathesis (${installed ? st : 'not installed: run scripts/services.sh tools'})`, () => {
   it('finds no failure with all checks on every operation', async () => {
     const { code, output } = await run([
+      '--config-file', path.join(PACKAGE_ROOT, 'test', 'schemathesis.toml'),
       'run', `${platform.apiUrl}/docs/json`,
       '--checks', 'all',
       '-H', `Authorization: Bearer ${token}`,

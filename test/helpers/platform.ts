@@ -75,8 +75,11 @@ export interface ApiResponse<T = any> {
 export async function api<T = any>(base: string, method: string, url: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { ...opts.headers }
   if (opts.token) headers.authorization = `Bearer ${opts.token}`
-  if (opts.body !== undefined) headers['content-type'] = 'application/json'
-  const res = await fetch(`${base}${url}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) })
+  // A FormData body goes as multipart/form-data (fetch sets the boundary); anything else as JSON.
+  const form = opts.body instanceof FormData
+  if (opts.body !== undefined && !form) headers['content-type'] = 'application/json'
+  const payload = opts.body === undefined ? undefined : form ? (opts.body as FormData) : JSON.stringify(opts.body)
+  const res = await fetch(`${base}${url}`, { method, headers, body: payload })
   const text = await res.text()
   let body: any = text
   try {

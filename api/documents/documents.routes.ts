@@ -1,0 +1,67 @@
+import multipart from '@fastify/multipart'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Document, DocumentParams, IdParams, UploadForm, UploadQuery } from '../../schemas/api.v1.js'
+import { Type } from '@sinclair/typebox'
+import { principalOf, requestMeta } from '../access.js'
+import { AppError } from '../errors.js'
+import { problemResponses } from '../openapi.js'
+import type { Permission } from '../permissions.js'
+import { uploadValidatorCompiler } from '../validation.js'
+import type { OwnerType } from './documents.repository.js'
+import type { DocumentsService } from './documents.service.js'
+
+// Not TypeBox on purpose: the body is a stream, which no JSON schema types.
+const FileResponse: unknown = { description: 'the document as uploaded', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
+
+const OWNERS: Array<{ ownerType: OwnerType; base: string; read: Permission; write: Permission }> = [
+  { ownerType: 'driver', base: '/api/v1/drivers/:id/documents', read: 'drivers:read', write: 'drivers:write' },
+  { ownerType: 'vehicle', base: '/api/v1/vehicles/:id/documents', read: 'vehicles:read', write: 'vehicles:write' },
+]
+
+export const documentsRoutes: FastifyPluginAsyncTypebox<{ service: DocumentsService; maxBytes: number }> = async (app, { service, maxBytes }) => {
+  // One byte over our bound, so the store sees the overflow and refuses it.
+  await app.register(multipart, { limits: { fileSize: maxBytes + 1, files: 1, fields: 0, parts: 1 } })
+
+  for (const { ownerType, base, read, write } of OWNERS) {
+    app.post(base, {
+      config: { permission: write },
+      validatorCompiler: uploadValidatorCompiler,
+      schema: {
+        tags: ['documents'], summary: `Upload a document of a ${ownerType}`,
+        description: `multipart/form-data with one file part: PDF, JPEG or PNG (decided by the content), at most ${maxBytes} bytes. `
+          + 'A document with expiresOn reminds the fleet managers 30 and 7 days before.',
+        consumes: ['multipart/form-data'], params: IdParams, querystring: UploadQuery, body: UploadForm,
+        response: { 201: Document, ...problemResponses(400, 401, 403, 404, 413, 415) },
+      },
+    }, async (req, reply) => {
+      if (!req.isMultipart()) throw new AppError('unsupported_media_type', 'send the document as multipart/form-data')
+      const file = await req.file()
+      if (!file) throw new AppError('bad_request', 'the form has no file part')
+      const doc = await service.upload(principalOf(req), ownerType, req.params.id, req.query, { filename: file.filename, stream: file.file }, requestMeta(req))
+      return reply.status(201).send(doc)
+    })
+
+    app.get(base, {
+      config: { permission: read },
+      schema: {
+        tags: ['documents'], summary: `List a ${ownerType}'s documents`, params: IdParams,
+        response: { 200: Type.Object({ items: Type.Array(Document) }), ...problemResponses(400, 401, 403, 404) },
+      },
+    }, async (req) => service.list(principalOf(req), ownerType, req.params.id))
+
+    app.get(`${base}/:documentId/content`, {
+      config: { permission: read },
+      schema: {
+        tags: ['documents'], summary: `Download a ${ownerType}'s document`, params: DocumentParams,
+        response: { 200: FileResponse, ...problemResponses(400, 401, 403, 404) },
+      },
+    }, async (req, reply) => {
+      const { document, content } = await service.download(principalOf(req), ownerType, req.params.id, req.params.documentId)
+      return reply
+        .type(document.contentType)
+        .header('content-length', String(document.sizeBytes))
+        .header('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(document.filename)}`)
+        .send(content)
+    })
+  }
+}

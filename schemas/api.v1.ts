@@ -226,6 +226,7 @@ export const TrackQuery = Type.Object(
     from: Type.Optional(DateTime),
     to: Type.Optional(DateTime),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 50_000, default: 10_000 })),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: "the previous page's nextCursor: fixes after it" })),
   },
   { additionalProperties: false },
 )
@@ -244,7 +245,11 @@ export const VehicleMetrics = Type.Object({
 })
 export const TrackPoint = Type.Object({ ...FixFields, seq: Nullable(Type.Integer()) })
 export type TrackPoint = Static<typeof TrackPoint>
-export const Track = Type.Object({ vehicleId: Uuid, from: DateTime, to: DateTime, items: Type.Array(TrackPoint), truncated: Type.Boolean() })
+export const Track = Type.Object({
+  vehicleId: Uuid, from: DateTime, to: DateTime, items: Type.Array(TrackPoint),
+  truncated: Type.Boolean({ description: 'more fixes follow in the range: ask again with cursor = nextCursor' }),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+})
 
 // --- users and organizations
 /** The seeded roles; api/permissions.ts maps each to its permissions. */

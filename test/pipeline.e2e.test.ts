@@ -107,6 +107,19 @@ describe('a fix from an MQTT device', () => {
       return Number(r[0]?.n) === 500 ? r : undefined
     }, { what: '500 rows' })
     expect(Number(row!.seqs)).toBe(500)
+    // The track in pages of 200, cursor to cursor: every fix once, in time order.
+    const seqs: number[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const q: string = `from=${encodeURIComponent(new Date(t0 - 1000).toISOString())}&limit=200${cursor ? `&cursor=${cursor}` : ''}`
+      const res = await api(platform.apiUrl, 'GET', `/api/v1/vehicles/${v.vehicleId}/track?${q}`, { token })
+      seqs.push(...res.body.items.map((p: { seq: number }) => p.seq))
+      cursor = res.body.nextCursor
+      pages++
+    } while (cursor)
+    expect(pages).toBe(3)
+    expect(seqs).toEqual(Array.from({ length: 500 }, (_, i) => i))
   })
 
   it('reports distance, engine hours and last seen from the stored fixes', async () => {

@@ -375,6 +375,12 @@ describe('reads, route by route', () => {
       const params = c.params ? await c.params(ctx, ctx.a) : {}
       const res = await api(base, 'GET', fill(r.url, params), { token: c.token ? await c.token(ctx) : ctx.a.adminToken })
       expect(res.status, `${key(r)}: ${JSON.stringify(res.body)}`).toBe(c.expect ?? 200)
+      // Every list is a page: {items, nextCursor}, with a capped page size.
+      if (Array.isArray(res.body?.items)) {
+        expect(res.body, `${key(r)} is a page`).toHaveProperty('nextCursor')
+        const tooBig = await api(base, 'GET', `${fill(r.url, params)}?limit=100000`, { token: c.token ? await c.token(ctx) : ctx.a.adminToken })
+        expect(tooBig.status, `${key(r)} caps its page size`).toBe(400)
+      }
     }
   })
 })

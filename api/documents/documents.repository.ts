@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import type { Document } from '../../schemas/api.v1.js'
 import { isoSql, type Db } from '../db.js'
+import { afterCursorSql, CURSOR_MICROS_SQL, type CursorKey } from '../pagination.js'
 
 const COLUMNS = `id, owner_type AS "ownerType", owner_id AS "ownerId", kind, filename, content_type AS "contentType",
   size_bytes::int AS "sizeBytes", sha256, to_char(expires_on, 'YYYY-MM-DD') AS "expiresOn", ${isoSql('created_at')} AS "createdAt"`
@@ -37,10 +38,13 @@ export class DocumentsRepository {
     return rows[0]!
   }
 
-  async list(orgId: string, ownerType: OwnerType, ownerId: string): Promise<Document[]> {
-    const { rows } = await this.pool.query<Document>(
-      `SELECT ${COLUMNS} FROM documents WHERE org_id = $1 AND owner_type = $2 AND owner_id = $3 ORDER BY created_at, id`,
-      [orgId, ownerType, ownerId],
+  async list(orgId: string, ownerType: OwnerType, ownerId: string, limit: number, after: CursorKey | undefined) {
+    const params: unknown[] = [orgId, ownerType, ownerId, limit + 1]
+    const older = after ? `AND ${afterCursorSql(`$${params.push(after.micros)}`, `$${params.push(after.id)}`)}` : ''
+    const { rows } = await this.pool.query<Document & { cursorMicros: string }>(
+      `SELECT ${COLUMNS}, ${CURSOR_MICROS_SQL} AS "cursorMicros" FROM documents
+        WHERE org_id = $1 AND owner_type = $2 AND owner_id = $3 ${older} ORDER BY created_at, id LIMIT $4`,
+      params,
     )
     return rows
   }
@@ -55,7 +59,8 @@ export class DocumentsRepository {
 
   /**
    * Claims the documents that expire within `days` and were not reminded at
-   * that threshold yet: the UPDATE marks them in the caller's transaction, so
+   * that threshold yet (the 30-day reminder only for those not due within 7,
+   * which get the 7-day one instead): the UPDATE marks them in the caller's transaction, so
    * of several API processes sweeping at once each document is claimed once.
    */
   async claimExpiring(db: Db, days: 30 | 7, limit: number): Promise<ExpiringDocument[]> {
@@ -64,6 +69,7 @@ export class DocumentsRepository {
       `WITH due AS (
          SELECT id FROM documents
           WHERE expires_on IS NOT NULL AND NOT ${flag} AND expires_on <= current_date + $1::int
+            ${days === 30 ? 'AND expires_on > current_date + 7' : ''}
           ORDER BY expires_on LIMIT $2 FOR UPDATE SKIP LOCKED
        )
        UPDATE documents d SET ${flag} = true${days === 7 ? ', reminded_30 = true' : ''} FROM due WHERE d.id = due.id

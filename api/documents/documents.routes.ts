@@ -1,7 +1,6 @@
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Document, DocumentParams, IdParams, UploadForm, UploadQuery } from '../../schemas/api.v1.js'
-import { Type } from '@sinclair/typebox'
+import { Document, DocumentParams, IdParams, Page, PageQuery, UploadForm, UploadQuery } from '../../schemas/api.v1.js'
 import { principalOf, requestMeta } from '../access.js'
 import { AppError } from '../errors.js'
 import { problemResponses } from '../openapi.js'
@@ -44,10 +43,10 @@ export const documentsRoutes: FastifyPluginAsyncTypebox<{ service: DocumentsServ
     app.get(base, {
       config: { permission: read },
       schema: {
-        tags: ['documents'], summary: `List a ${ownerType}'s documents`, params: IdParams,
-        response: { 200: Type.Object({ items: Type.Array(Document) }), ...problemResponses(400, 401, 403, 404) },
+        tags: ['documents'], summary: `List a ${ownerType}'s documents`, params: IdParams, querystring: PageQuery,
+        response: { 200: Page(Document), ...problemResponses(400, 401, 403, 404) },
       },
-    }, async (req) => service.list(principalOf(req), ownerType, req.params.id))
+    }, async (req) => service.list(principalOf(req), ownerType, req.params.id, req.query))
 
     app.get(`${base}/:documentId/content`, {
       config: { permission: read },

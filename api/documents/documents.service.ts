@@ -14,6 +14,7 @@ import type { AuditRepository } from '../audit/audit.repository.js'
 import { withTransaction } from '../db.js'
 import type { DriversRepository } from '../drivers/drivers.repository.js'
 import { AppError, notFound } from '../errors.js'
+import { decodeCursor, page } from '../pagination.js'
 import type { Notifier } from '../notifications/notifications.module.js'
 import type { VehiclesRepository } from '../vehicles/vehicles.repository.js'
 import type { DocumentsRepository, OwnerType } from './documents.repository.js'
@@ -124,9 +125,10 @@ export class DocumentsService {
     }
   }
 
-  async list(who: Principal, ownerType: OwnerType, ownerId: string): Promise<{ items: Document[] }> {
+  async list(who: Principal, ownerType: OwnerType, ownerId: string, query: { limit?: number; cursor?: string }) {
     await this.ownerName(who.orgId, ownerType, ownerId)
-    return { items: await this.documents.list(who.orgId, ownerType, ownerId) }
+    const limit = query.limit ?? 50
+    return page(await this.documents.list(who.orgId, ownerType, ownerId, limit, decodeCursor(query.cursor)), limit)
   }
 
   async download(who: Principal, ownerType: OwnerType, ownerId: string, id: string): Promise<{ document: Document; content: Readable }> {

@@ -61,7 +61,8 @@ export class TrackRepository {
   }
 
   /** FINAL: a replayed batch must not show a fix twice. */
-  async track(orgId: string, vehicleId: string, from: Date, to: Date, limit: number): Promise<TrackPoint[]> {
+  /** Fixes in [from, to], after the fix at `afterMs` when given (ts is unique per vehicle: the table's key). */
+  async track(orgId: string, vehicleId: string, from: Date, to: Date, limit: number, afterMs?: number): Promise<TrackPoint[]> {
     const rs = await this.ch.query({
       query: `
         SELECT toString(toUnixTimestamp64Milli(ts)) AS ts_ms, lat, lon, speed, heading, alt, odometer, ignition, seq,
@@ -69,9 +70,10 @@ export class TrackRepository {
           FROM positions FINAL
          WHERE org_id = {org:UUID} AND vehicle_id = {vehicle:UUID}
            AND ts >= fromUnixTimestamp64Milli({from:Int64}) AND ts <= fromUnixTimestamp64Milli({to:Int64})
+           AND ts > fromUnixTimestamp64Milli({after:Int64})
          ORDER BY ts
          LIMIT {limit:UInt32}`,
-      query_params: { org: orgId, vehicle: vehicleId, from: from.getTime(), to: to.getTime(), limit },
+      query_params: { org: orgId, vehicle: vehicleId, from: from.getTime(), to: to.getTime(), limit, after: afterMs ?? -1 },
       format: 'JSONEachRow',
     })
     const rows = await rs.json<TrackRow>()

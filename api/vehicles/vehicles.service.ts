@@ -162,7 +162,7 @@ export class VehiclesService {
     }
   }
 
-  async track(who: Principal, vehicleId: string, query: { from?: string; to?: string; limit?: number }) {
+  async track(who: Principal, vehicleId: string, query: { from?: string; to?: string; limit?: number; cursor?: string }) {
     if (!this.tracks) throw analyticsUnavailable()
     await this.get(who, vehicleId)
     // The effective range is answered back: within the store's time range, at
@@ -170,8 +170,14 @@ export class VehiclesService {
     const to = new Date(query.to ? instantOf(query.to, 'to') : Date.now())
     const from = new Date(Math.max(query.from ? instantOf(query.from, 'from') : to.getTime() - DAY_MS, to.getTime() - MAX_TRACK_RANGE_MS, 0))
     const limit = query.limit ?? 10_000
-    const items = from > to ? [] : await this.tracks.track(who.orgId, vehicleId, from, to, limit + 1)
+    const after = query.cursor === undefined ? undefined : Number(query.cursor)
+    const items = from > to ? [] : await this.tracks.track(who.orgId, vehicleId, from, to, limit + 1, after)
     const truncated = items.length > limit
-    return { vehicleId, from: from.toISOString(), to: to.toISOString(), items: truncated ? items.slice(0, limit) : items, truncated }
+    const page = truncated ? items.slice(0, limit) : items
+    return {
+      vehicleId, from: from.toISOString(), to: to.toISOString(), items: page, truncated,
+      // The last fix's time in ms: the next page starts after it.
+      nextCursor: truncated ? String(Date.parse(page[page.length - 1]!.ts)) : null,
+    }
   }
 }

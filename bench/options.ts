@@ -1,0 +1,92 @@
+/** Command-line options of `npm run bench`, validated into one typed object. */
+import { parseArgs } from 'node:util'
+
+export const MODES = ['embedded', 'kafka', 'aedes', 'mosquitto'] as const
+export type ModeName = (typeof MODES)[number]
+
+export const USAGE = `Usage: npm run bench -- [options]
+
+  --modes LIST         comma-separated, run in this order each repeat (default ${MODES.join(',')})
+  --devices N          MQTT connections, one simulated device each (default 500)
+  --duration S         measured seconds per phase (default 20)
+  --warmup S           seconds of load before each measurement starts (default 5)
+  --rate R             fixes/s of the latency phase (default 5000); 0 skips that phase
+  --window N           unacknowledged QoS 1 publishes per connection (default 10)
+  --repeat N           run every mode N times, interleaved; figures are medians (default 1)
+  --catchup-timeout S  longest wait for ClickHouse to catch up after the load stops (default 60)
+  --kafka-brokers B    Kafka bootstrap (default 127.0.0.1:9092)
+  --postgres-url URL   PostgreSQL admin URL; a fresh database is created under it per run
+                       (default postgres://fleetpulse:fleetpulse@127.0.0.1:5432/fleetpulse)
+  --out DIR            where results go (default bench/results)
+  -h, --help           this help`
+
+export interface BenchOptions {
+  modes: ModeName[]
+  devices: number
+  durationS: number
+  warmupS: number
+  /** Fixes/s of the latency phase; 0 = no latency phase. */
+  latencyRate: number
+  window: number
+  repeat: number
+  catchUpTimeoutS: number
+  kafkaBrokers: string
+  postgresUrl: string
+  outDir: string
+}
+
+export class UsageError extends Error {}
+
+function num(raw: string | undefined, name: string, dflt: number, min: number, max: number): number {
+  if (raw === undefined) return dflt
+  const n = Number(raw)
+  if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`)
+  }
+  return n
+}
+
+function parseModes(raw: string | undefined): ModeName[] {
+  if (raw === undefined) return [...MODES]
+  const modes = raw.split(',').map((m) => m.trim()).filter(Boolean)
+  const bad = modes.filter((m) => !(MODES as readonly string[]).includes(m))
+  if (bad.length || modes.length === 0) throw new UsageError(`--modes takes ${MODES.join(', ')}; got ${JSON.stringify(raw)}`)
+  return [...new Set(modes)] as ModeName[]
+}
+
+/** Undefined when --help was asked for. */
+export function parseOptions(argv: string[]): BenchOptions | undefined {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      modes: { type: 'string' },
+      devices: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      rate: { type: 'string' },
+      window: { type: 'string' },
+      repeat: { type: 'string' },
+      'catchup-timeout': { type: 'string' },
+      'kafka-brokers': { type: 'string', default: '127.0.0.1:9092' },
+      'postgres-url': { type: 'string', default: 'postgres://fleetpulse:fleetpulse@127.0.0.1:5432/fleetpulse' },
+      out: { type: 'string', default: 'bench/results' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  if (v.help) return undefined
+  return {
+    modes: parseModes(v.modes),
+    devices: num(v.devices, 'devices', 500, 1, 20_000),
+    durationS: num(v.duration, 'duration', 20, 1, 3600),
+    warmupS: num(v.warmup, 'warmup', 5, 0, 600),
+    latencyRate: num(v.rate, 'rate', 5000, 0, 1_000_000),
+    window: num(v.window, 'window', 10, 1, 1000),
+    repeat: num(v.repeat, 'repeat', 1, 1, 20),
+    catchUpTimeoutS: num(v['catchup-timeout'], 'catchup-timeout', 60, 0, 3600),
+    kafkaBrokers: v['kafka-brokers'],
+    postgresUrl: v['postgres-url'],
+    outDir: v.out,
+  }
+}

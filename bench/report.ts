@@ -1,0 +1,163 @@
+/**
+ * The same tables twice: aligned text for the terminal and Markdown for
+ * bench/results/<timestamp>.md; plus the JSON of every run for later analysis.
+ */
+import { mkdir, rename, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { ModeRun } from './mode.js'
+import type { BenchOptions } from './options.js'
+import type { ModeSummary, PhaseFigures, TargetResult } from './summary.js'
+
+/** Busy cores of unrelated work above which a run is called disturbed. */
+const NOISY_CORES = 0.2
+
+type Row = string[]
+interface Table {
+  title: string
+  headers: string[]
+  rows: Row[]
+  /** Leading columns holding words (left-aligned); the rest hold figures. */
+  textColumns: number
+}
+
+const num = (n: number | null | undefined, digits = 0) =>
+  n == null ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+const verdict = (pass: boolean | null) => (pass === null ? 'n/a' : pass ? 'PASS' : 'FAIL')
+
+const pair = (a: number | null, b: number | null) => (a == null ? '–' : `${num(a)} / ${num(b)}`)
+
+function catchUp(p: PhaseFigures): string {
+  if (p.notCaughtUp) return `no (${p.notCaughtUp} run(s))`
+  return `${num(p.catchUpS, 1)} s`
+}
+
+function throughputTable(summary: ModeSummary[]): Table {
+  const rows = summary.map((s): Row => {
+    const p = s.max
+    if (!p) return [s.mode, s.skipped[0] ?? s.errors[0] ?? 'no result', '', '', '', '', '', '', '']
+    return [
+      s.mode, num(p.acceptedPerS), num(p.endToEndPerS), catchUp(p), num(p.worstMissing), pair(p.pubackP50Ms, p.pubackP99Ms),
+      pair(p.liveP50Ms, p.liveP99Ms), num(p.loopP99MaxMs), num(p.otherCores, 2),
+    ]
+  })
+  return {
+    title: 'Max throughput (closed loop, QoS 1)',
+    headers: [
+      'mode', 'accepted/s', 'end-to-end/s', 'catch-up', 'missing', 'PUBACK p50 / p99 ms', 'live p50 / p99 ms', 'event loop p99 max ms',
+      'other load (cores)',
+    ],
+    rows,
+    textColumns: 1,
+  }
+}
+
+function latencyTable(summary: ModeSummary[], rate: number): Table {
+  const rows = summary.flatMap((s): Row[] => {
+    const p = s.latency
+    if (!p) return []
+    return [[
+      s.mode, num(p.acceptedPerS), num(p.endToEndPerS), num(p.liveP50Ms), num(p.liveP99Ms), num(p.liveEvents),
+      pair(p.pubackP50Ms, p.pubackP99Ms), num(p.skipped), catchUp(p), num(p.loopP99MaxMs), num(p.otherCores, 2),
+    ]]
+  })
+  return {
+    title: `Live latency at ${num(rate)} fixes/s (publish → Socket.IO 'position')`,
+    headers: [
+      'mode', 'accepted/s', 'written/s', 'live p50 ms', 'live p99 ms', 'events', 'PUBACK p50 / p99 ms', 'skipped', 'catch-up',
+      'event loop p99 max ms', 'other load (cores)',
+    ],
+    rows,
+    textColumns: 1,
+  }
+}
+
+function processTable(summary: ModeSummary[]): Table {
+  return {
+    title: 'CPU (cores busy during the max-throughput window) and peak RSS per process',
+    headers: ['mode', 'process', 'CPU cores', 'peak RSS MiB'],
+    rows: summary.flatMap((s) => s.procs.map((p): Row => [s.mode, p.name, num(p.cores, 2), num(p.peakRssMiB)])),
+    textColumns: 2,
+  }
+}
+
+function targetTable(results: TargetResult[]): Table {
+  return {
+    title: 'Targets',
+    headers: ['target', 'measured', 'result'],
+    rows: results.map((t) => [t.target, t.figure, verdict(t.pass)]),
+    textColumns: 3,
+  }
+}
+
+function text(t: Table): string {
+  const widths = t.headers.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: Row) => cells.map((c, i) => (i < t.textColumns ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()
+  return [t.title, line(t.headers), widths.map((w) => '-'.repeat(w)).join('  '), ...t.rows.map(line)].join('\n')
+}
+
+function markdown(t: Table): string {
+  const esc = (c: string) => c.replaceAll('|', '\\|')
+  return [`### ${t.title}`, '', `| ${t.headers.join(' | ')} |`, `| ${t.headers.map((_, i) => (i < t.textColumns ? '---' : '---:')).join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n')
+}
+
+export interface Report {
+  startedAt: string
+  finishedAt: string
+  host: Record<string, unknown>
+  options: BenchOptions
+  runs: ModeRun[]
+  summary: ModeSummary[]
+  targets: TargetResult[]
+}
+
+function tables(r: Report): Table[] {
+  const all = [throughputTable(r.summary), latencyTable(r.summary, r.options.latencyRate), targetTable(r.targets), processTable(r.summary)]
+  return all.filter((t) => t.rows.length > 0)
+}
+
+function footnotes(r: Report): string[] {
+  const notes = [
+    `${r.options.devices} devices (one MQTT connection each), ${r.options.window} QoS 1 publishes in flight per connection, one fix per message; ` +
+      `${r.options.warmupS} s warm-up + ${r.options.durationS} s measured per phase; medians of ${r.options.repeat} repeat(s).`,
+    'end-to-end/s: fleetpulse = fixes written to ClickHouse (fleetpulse_stream_positions_written_total); aedes = PUBACKed; mosquitto = received by the subscriber.',
+    `other load: busy cores on the machine not accounted to any process of the run; above ~${NOISY_CORES} the figures are disturbed.`,
+  ]
+  const noisiest = Math.max(0, ...r.summary.flatMap((s) => [s.max?.otherCores ?? 0, s.latency?.otherCores ?? 0]))
+  if (noisiest > NOISY_CORES) {
+    notes.push(`WARNING: other processes kept up to ${num(noisiest, 2)} cores busy during the measurements; these figures are disturbed, rerun on a quiet machine.`)
+  }
+  for (const s of r.summary) {
+    for (const why of s.skipped) notes.push(`${s.mode} skipped: ${why}`)
+    for (const err of s.errors) notes.push(`${s.mode} failed: ${err}`)
+  }
+  return notes
+}
+
+export function renderText(r: Report): string {
+  return [...tables(r).map(text), footnotes(r).map((n) => `* ${n}`).join('\n')].join('\n\n')
+}
+
+export function renderMarkdown(r: Report): string {
+  const head = [`# fleetpulse bench ${r.startedAt}`, '', `Host: ${Object.entries(r.host).map(([k, v]) => `${k} ${String(v)}`).join(', ')}`]
+  return [head.join('\n'), ...tables(r).map(markdown), footnotes(r).map((n) => `- ${n}`).join('\n'), ''].join('\n\n')
+}
+
+async function writeAtomic(file: string, content: string): Promise<void> {
+  // A reader (or a commit) never sees half a file: the .tmp name is git-ignored.
+  const tmp = `${file}.${process.pid}.tmp`
+  await writeFile(tmp, content)
+  await rename(tmp, file)
+}
+
+/** Writes <stamp>.json, <stamp>.md and latest.json; returns the paths written. */
+export async function writeReport(dir: string, r: Report): Promise<string[]> {
+  await mkdir(dir, { recursive: true })
+  const stamp = r.startedAt.replace(/\.\d+Z$/, 'Z').replaceAll(':', '-')
+  const json = `${JSON.stringify(r, null, 2)}\n`
+  const files = [path.join(dir, `${stamp}.json`), path.join(dir, `${stamp}.md`), path.join(dir, 'latest.json')]
+  await writeAtomic(files[0]!, json)
+  await writeAtomic(files[1]!, renderMarkdown(r))
+  await writeAtomic(files[2]!, json)
+  return files
+}

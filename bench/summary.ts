@@ -1,0 +1,157 @@
+/**
+ * From runs to figures: medians per mode over the repeats, the ratios to the
+ * baselines (taken within each repeat, then the median, so slow drift of the
+ * machine hits both sides of a ratio alike), and the issue's targets.
+ */
+import type { ModeRun } from './mode.js'
+import type { ModeName } from './options.js'
+import type { PhaseResult } from './phase.js'
+import { median } from './stats.js'
+
+export interface ProcFigure {
+  name: string
+  /** CPU cores busy during the max-throughput window (1.0 = one core). */
+  cores: number | null
+  /** Highest VmHWM seen over the repeats. */
+  peakRssMiB: number | null
+}
+
+export interface PhaseFigures {
+  acceptedPerS: number | null
+  /** Written to ClickHouse (fleetpulse), PUBACKed (aedes), received by the subscriber (mosquitto). */
+  endToEndPerS: number | null
+  catchUpS: number | null
+  /** Runs whose delivered count did not reach the accepted one within the catch-up timeout. */
+  notCaughtUp: number
+  /** Largest accepted − delivered of any run (> 0 lost, < 0 duplicates). */
+  worstMissing: number | null
+  pubackP50Ms: number | null
+  pubackP99Ms: number | null
+  liveP50Ms: number | null
+  liveP99Ms: number | null
+  liveEvents: number | null
+  skipped: number | null
+  errors: number
+  otherCores: number | null
+  meanPayloadBytes: number | null
+  /** Worst event-loop p99 of the platform's processes over the window (fleetpulse only). */
+  loopP99MaxMs: number | null
+}
+
+export interface ModeSummary {
+  mode: ModeName
+  runs: number
+  skipped: string[]
+  errors: string[]
+  max: PhaseFigures | undefined
+  latency: PhaseFigures | undefined
+  procs: ProcFigure[]
+}
+
+export interface TargetResult {
+  target: string
+  figure: string
+  pass: boolean | null
+}
+
+function worstLoop(p: PhaseResult): number | undefined {
+  const loops = Object.entries(p.gaugeMax).filter(([name]) => /(^l|L)oopP99Ms$/.test(name))
+  return loops.length ? Math.max(...loops.map(([, ms]) => ms)) : undefined
+}
+
+function phaseFigures(phases: PhaseResult[]): PhaseFigures | undefined {
+  if (phases.length === 0) return undefined
+  const m = (f: (p: PhaseResult) => number | null | undefined) => median(phases.map(f))
+  const missing = phases.map((p) => p.missing)
+  return {
+    acceptedPerS: m((p) => p.acceptedPerS),
+    endToEndPerS: m((p) => p.deliveredPerS),
+    catchUpS: m((p) => p.catchUpS),
+    notCaughtUp: phases.filter((p) => p.catchUpS === null).length,
+    worstMissing: missing.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a), 0),
+    pubackP50Ms: m((p) => p.puback.p50Ms),
+    pubackP99Ms: m((p) => p.puback.p99Ms),
+    liveP50Ms: m((p) => p.latency?.p50Ms),
+    liveP99Ms: m((p) => p.latency?.p99Ms),
+    liveEvents: m((p) => p.latency?.count),
+    skipped: m((p) => p.skipped),
+    errors: phases.reduce((n, p) => n + p.errors, 0),
+    otherCores: m((p) => p.cpu.otherCores),
+    meanPayloadBytes: m((p) => p.meanPayloadBytes),
+    loopP99MaxMs: m((p) => worstLoop(p)),
+  }
+}
+
+function procFigures(maxPhases: PhaseResult[]): ProcFigure[] {
+  const names = [...new Set(maxPhases.flatMap((p) => p.cpu.procs.map((c) => c.name)))]
+  return names.map((name) => {
+    const windows = maxPhases.flatMap((p) => p.cpu.procs.filter((c) => c.name === name))
+    const peaks = windows.map((w) => w.peakRssMiB).filter((v) => v > 0)
+    return { name, cores: median(windows.map((w) => w.cores)), peakRssMiB: peaks.length ? Math.max(...peaks) : null }
+  })
+}
+
+export function summarize(runs: ModeRun[], modes: ModeName[]): ModeSummary[] {
+  return modes.map((mode) => {
+    const mine = runs.filter((r) => r.mode === mode)
+    const phases = (name: PhaseResult['name']) => mine.flatMap((r) => r.phases.filter((p) => p.name === name))
+    return {
+      mode,
+      runs: mine.length,
+      skipped: [...new Set(mine.flatMap((r) => (r.skipped ? [r.skipped] : [])))],
+      errors: mine.flatMap((r) => (r.error ? [`repeat ${r.repeat}: ${r.error}`] : [])),
+      max: phaseFigures(phases('max')),
+      latency: phaseFigures(phases('latency')),
+      procs: procFigures(phases('max')),
+    }
+  })
+}
+
+const maxRate = (runs: ModeRun[], mode: ModeName, repeat: number) =>
+  runs.find((r) => r.mode === mode && r.repeat === repeat)?.phases.find((p) => p.name === 'max')?.deliveredPerS
+
+/** ours ÷ baseline within each repeat, then the median over repeats. */
+export function ratio(runs: ModeRun[], ours: ModeName, baseline: ModeName): number | null {
+  const repeats = [...new Set(runs.map((r) => r.repeat))]
+  return median(
+    repeats.map((k) => {
+      const a = maxRate(runs, ours, k)
+      const b = maxRate(runs, baseline, k)
+      return a !== undefined && b ? a / b : null
+    }),
+  )
+}
+
+const fmt = (n: number | null, digits = 0) => (n === null ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }))
+
+export function targets(runs: ModeRun[], summary: ModeSummary[], latencyRate: number): TargetResult[] {
+  const of = (mode: ModeName) => summary.find((s) => s.mode === mode)
+  const results: TargetResult[] = []
+  for (const [baseline, min] of [['aedes', 0.7], ['mosquitto', 1.0]] as const) {
+    const r = ratio(runs, 'embedded', baseline)
+    results.push({
+      target: `embedded written/s ÷ ${baseline}/s ≥ ${min.toFixed(1)}`,
+      figure: r === null ? 'not measured' : `${fmt(r, 2)} (${fmt(of('embedded')?.max?.endToEndPerS ?? null)} ÷ ${fmt(of(baseline)?.max?.endToEndPerS ?? null)})`,
+      pass: r === null ? null : r >= min,
+    })
+  }
+  const kafka = of('kafka')?.max
+  results.push({
+    target: 'kafka written/s ≥ 20,000 sustained, nothing lost',
+    figure: kafka ? `${fmt(kafka.endToEndPerS)}/s, ${kafka.notCaughtUp ? `${kafka.notCaughtUp} run(s) not caught up` : `missing ${fmt(kafka.worstMissing)}`}` : 'not measured',
+    pass: kafka?.endToEndPerS == null ? null : kafka.endToEndPerS >= 20_000 && kafka.notCaughtUp === 0 && kafka.worstMissing === 0,
+  })
+  for (const mode of ['embedded', 'kafka'] as const) {
+    const lat = of(mode)?.latency
+    // The p99 only counts if the platform actually took the rate it was offered.
+    const sustained = lat?.acceptedPerS != null && lat.acceptedPerS >= 0.95 * latencyRate
+    results.push({
+      target: `${mode} live p99 ≤ 250 ms at ${fmt(latencyRate)} fixes/s`,
+      figure: lat
+        ? `p99 ${fmt(lat.liveP99Ms)} ms (p50 ${fmt(lat.liveP50Ms)} ms) at ${fmt(lat.acceptedPerS)} accepted/s${sustained ? '' : ' — rate not sustained'}`
+        : 'not measured',
+      pass: lat?.liveP99Ms == null ? null : sustained && lat.liveP99Ms <= 250,
+    })
+  }
+  return results
+}

@@ -80,12 +80,24 @@ function methodsFor(routes: ReadonlyArray<{ method: string; url: string }>, path
   return [...methods].sort()
 }
 
+/** The methods of routes whose path is exactly this one, with no parameters. */
+function staticMethods(routes: ReadonlyArray<{ method: string; url: string }>, url: string): string[] {
+  const path = url.split('?')[0]!
+  return [...new Set(routes.filter((r) => r.url === path).map((r) => r.method))].sort()
+}
+
 /** `routes` is the route table (filled as routes register): it tells a wrong method (405) from a wrong path (404). */
 export function registerErrorHandling(app: FastifyInstance, routes: ReadonlyArray<{ method: string; url: string }>): void {
   app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
     let body: Problem
     if (err instanceof AppError) {
       body = problem(err.code, err.message, req.url, req.id, err.extra)
+    } else if ((err as FastifyError).validation && (err as FastifyError).validationContext === 'params' && staticMethods(routes, req.url).length > 0) {
+      // `PATCH /vehicles/bulk` matched `PATCH /vehicles/:id`, but the path is a
+      // route of its own with other methods: the method is what is wrong.
+      const allowed = staticMethods(routes, req.url)
+      reply.header('allow', allowed.join(', '))
+      body = problem('method_not_allowed', `${req.method} is not allowed here; allowed: ${allowed.join(', ')}`, req.url, req.id)
     } else if ((err as FastifyError).validation) {
       const fe = err as FastifyError
       body = problem('validation_failed', fe.message, req.url, req.id, {

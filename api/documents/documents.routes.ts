@@ -34,7 +34,10 @@ export const documentsRoutes: FastifyPluginAsyncTypebox<{ service: DocumentsServ
       },
     }, async (req, reply) => {
       if (!req.isMultipart()) throw new AppError('unsupported_media_type', 'send the document as multipart/form-data')
-      const file = await req.file()
+      const file = await req.file().catch((err: unknown) => {
+        // busboy's parse errors (no boundary, a broken part) are the client's, not ours.
+        throw new AppError('bad_request', `the multipart body cannot be read: ${(err as Error).message}`)
+      })
       if (!file) throw new AppError('bad_request', 'the form has no file part')
       const doc = await service.upload(principalOf(req), ownerType, req.params.id, req.query, { filename: file.filename, stream: file.file }, requestMeta(req))
       return reply.status(201).send(doc)

@@ -2,9 +2,10 @@
  * The bus on Apache Kafka (kafkajs), behind the same contract as the in-process
  * bus (see bus.ts).
  * - Producer: idempotent, acks from all in-sync replicas. kafkajs sends what it
- *   is given at once, so publishes are collected for a few milliseconds (or up
- *   to a few hundred messages) and sent as one request; sends are serialized,
- *   which keeps per-key order.
+ *   is given at once, so publishes are collected for a few milliseconds when
+ *   idle, and under load each request takes everything that arrived during the
+ *   previous one (up to maxBatchMessages); sends are serialized, which keeps
+ *   per-key order.
  * - Consumers: one kafkajs consumer per subscription, auto-commit off; a
  *   handler's chunk is committed only after the handler resolved. A failing
  *   handler is retried with backoff on the same chunk; on a rebalance the
@@ -30,7 +31,7 @@ export interface KafkaBusOptions {
   logger: Logger
   /** How long publishes are collected before one send. */
   lingerMs?: number
-  /** Most messages in one send. */
+  /** Most messages in one send (5,000 × ~250 bytes stays well under Kafka's 1 MB per partition batch with 8 partitions). */
   maxBatchMessages?: number
   /** Most messages queued or in flight towards Kafka; beyond it publish() rejects. */
   maxBuffered?: number
@@ -84,6 +85,7 @@ export class KafkaBus implements Bus {
   private readonly maxBuffered: number
   private readonly prefix: string
   private timer: NodeJS.Timeout | undefined
+  private flushScheduled = false
   private sending: Promise<void> = Promise.resolve()
   /** One record per subscription in this process: its consumer and the lag it last saw per partition. */
   private readonly subscriptions = new Set<{ topic: string; groupId: string; consumer: Consumer; lag: Map<number, number> }>()
@@ -94,7 +96,7 @@ export class KafkaBus implements Bus {
   constructor(private readonly options: KafkaBusOptions) {
     this.log = options.logger.child({ component: 'kafka-bus' })
     this.lingerMs = options.lingerMs ?? 5
-    this.maxBatchMessages = options.maxBatchMessages ?? 500
+    this.maxBatchMessages = options.maxBatchMessages ?? 5000
     this.maxBuffered = options.maxBuffered ?? 50_000
     this.prefix = options.namespace ? `${options.namespace}.` : ''
     this.kafka = new Kafka({
@@ -184,8 +186,23 @@ export class KafkaBus implements Bus {
     if (missing.length === 0) return
     await this.admin.createTopics({
       topics: missing.map((topic) => ({ topic, numPartitions: this.options.partitions, replicationFactor: 1 })),
-      waitForLeaders: true,
+      waitForLeaders: false,
+    }).catch((err: { type?: string }) => {
+      // Another process created it meanwhile: fine.
+      if (err.type !== 'TOPIC_ALREADY_EXISTS') throw err
     })
+    // kafkajs' own waitForLeaders gives up when the new topic's metadata is not
+    // yet everywhere (UNKNOWN_TOPIC_OR_PARTITION); wait for leaders ourselves.
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const ready = await this.admin.fetchTopicMetadata({ topics: missing }).then(
+        (md) => md.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)),
+        () => false,
+      )
+      if (ready) return
+      if (Date.now() > deadline) throw new Error(`Kafka gave no leaders for ${missing.join(', ')} within 30 s`)
+      await sleep(100)
+    }
   }
 
   publish(topic: string, messages: BusMessage[]): Promise<void> {
@@ -206,40 +223,64 @@ export class KafkaBus implements Bus {
     })
   }
 
-  /** Sends everything queued as one request, after the send in flight (one at a time keeps per-key order). */
+  /**
+   * Schedules one send after the send in flight (one at a time keeps per-key
+   * order). The batch is taken when that send starts, not now: under load,
+   * everything that arrived during the previous round trip goes in one request
+   * (up to maxBatchMessages), so throughput grows with the load instead of
+   * queueing small requests behind each other.
+   */
   private flush(): void {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
-    const batch = this.queue
-    if (batch.length === 0) return
-    this.queue = []
-    this.queued = 0
+    if (this.flushScheduled || this.queue.length === 0) return
+    this.flushScheduled = true
     this.sending = this.sending.then(async () => {
-      const byTopic = new Map<string, Message[]>()
-      for (const p of batch) {
-        const list = byTopic.get(p.topic) ?? []
-        list.push(...p.messages)
-        byTopic.set(p.topic, list)
-      }
-      const count = batch.reduce((n, p) => n + p.messages.length, 0)
-      this.sendStartedAt = Date.now()
-      try {
-        await this.connect()
-        await this.connectProducer()
-        await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
-        this.ready = true
-        this.lastSendFailed = false
-        for (const p of batch) p.resolve()
-      } catch (err) {
-        this.lastSendFailed = true
-        this.log.error({ err, messages: count }, 'kafka send failed; publishers are told, nothing was acknowledged')
-        for (const p of batch) p.reject(err)
-        await this.replaceProducer()
-      } finally {
-        this.sendStartedAt = undefined
-        this.buffered -= count
-      }
+      this.flushScheduled = false
+      const batch = this.take()
+      await this.send(batch)
+      if (this.queue.length > 0) this.flush()
     })
+  }
+
+  /** Whole publishes from the head of the queue, up to maxBatchMessages messages (at least one publish). */
+  private take(): Pending[] {
+    const batch: Pending[] = []
+    let count = 0
+    while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0]!.messages.length <= this.maxBatchMessages)) {
+      const next = this.queue.shift()!
+      batch.push(next)
+      count += next.messages.length
+    }
+    this.queued -= count
+    return batch
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
+    const byTopic = new Map<string, Message[]>()
+    for (const p of batch) {
+      const list = byTopic.get(p.topic) ?? []
+      list.push(...p.messages)
+      byTopic.set(p.topic, list)
+    }
+    const count = batch.reduce((n, p) => n + p.messages.length, 0)
+    this.sendStartedAt = Date.now()
+    try {
+      await this.connect()
+      await this.connectProducer()
+      await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+      this.ready = true
+      this.lastSendFailed = false
+      for (const p of batch) p.resolve()
+    } catch (err) {
+      this.lastSendFailed = true
+      this.log.error({ err, messages: count }, 'kafka send failed; publishers are told, nothing was acknowledged')
+      for (const p of batch) p.reject(err)
+      await this.replaceProducer()
+    } finally {
+      this.sendStartedAt = undefined
+      this.buffered -= count
+    }
   }
 
   async subscribe(options: SubscribeOptions, handler: BatchHandler): Promise<Subscription> {

@@ -89,6 +89,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    // Long path parameters reach validation (a clear 400), not the router's bare 414.
+    routerOptions: { maxParamLength: 2048 },
     // A caller's request id is kept if it is sane, so logs correlate across services.
     genReqId: (req) => {
       const given = req.headers['x-request-id']

@@ -71,6 +71,9 @@ export function problem(code: ErrorCode, detail: string, instance: string, reque
 
 /** The methods routes answer for a concrete path (none: the path is not a route at all). */
 function methodsFor(routes: ReadonlyArray<{ method: string; url: string }>, path: string): string[] {
+  // A path that is a route of its own is answered by it alone (the router prefers static paths).
+  const exact = staticMethods(routes, path)
+  if (exact.length > 0) return exact
   const methods = new Set<string>()
   for (const r of routes) {
     if (r.url === '*') continue

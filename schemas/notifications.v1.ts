@@ -49,7 +49,11 @@ export const PutNotificationPreferencesBody = Type.Object({ phone: Type.Union([P
 export const ChannelRoutes = Type.Record(
   Type.String({ pattern: '^(?:\\*|[a-z][a-z0-9_]*(?:\\.[a-z][a-z0-9_]*)+)$' }),
   Type.Array(ChannelName, { maxItems: CHANNELS.length, uniqueItems: true }),
-  { additionalProperties: false, maxProperties: 200, propertyNames: { maxLength: 100 }, description: 'notification kind (or * for every other kind) -> channels' },
+  {
+    additionalProperties: false, maxProperties: 200,
+    propertyNames: { maxLength: 100, pattern: '^(?:\\*|[a-z][a-z0-9_]*(?:\\.[a-z][a-z0-9_]*)+)$' },
+    description: 'notification kind (or * for every other kind) -> channels',
+  },
 )
 export type ChannelRoutes = Static<typeof ChannelRoutes>
 export const DEFAULT_ROUTES: ChannelRoutes = { '*': ['in_app'] }

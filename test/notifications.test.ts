@@ -392,7 +392,7 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
           method: 'PUT', url: '/api/v1/notification-settings', headers: { authorization: tokenFor(admin, admin.users[0]!) },
           payload: { channels: { '*': ['webhook'] }, webhook: { url, secret: WEBHOOK_SECRET } },
         })
-        expect(res.statusCode, url).toBe(400)
+        expect(res.statusCode, url).toBe(409)
       }
       await app.close()
     } finally {
@@ -614,8 +614,9 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
       expect(JSON.stringify(audit.rows)).not.toContain(WEBHOOK_SECRET)
       expect(audit.rows[1].after.webhook.url).toBe('https://hooks.example.com/v2')
 
+      const notSetUp = await app.inject({ method: 'PUT', url: '/api/v1/notification-settings', headers: admin, payload: { channels: { '*': ['email'] }, webhook: null } })
+      expect(notSetUp.statusCode).toBe(409) // no SMTP_URL on this server
       const refusals = [
-        { channels: { '*': ['email'] }, webhook: null }, // no SMTP_URL on this server
         { channels: { '*': ['fax'] }, webhook: null },
         { channels: { 'Not A Kind': ['in_app'] }, webhook: null },
         { channels: {}, webhook: { url: 'ftp://example.com/x', secret: WEBHOOK_SECRET } },
@@ -631,7 +632,7 @@ describe.each(BACKENDS)('notifications on %s', (backend) => {
         method: 'PUT', url: '/api/v1/notification-settings', headers: { authorization: tokenFor(noSecret, noSecret.users[0]!) },
         payload: { channels: {}, webhook: { url: 'https://example.com/x' } },
       })
-      expect(first.statusCode).toBe(400)
+      expect(first.statusCode).toBe(409)
       expect(first.json().detail).toMatch(/secret is required/)
 
       const dispatcher = { authorization: tokenFor(org, org.users[0]!) }

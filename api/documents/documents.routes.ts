@@ -10,7 +10,11 @@ import type { OwnerType } from './documents.repository.js'
 import type { DocumentsService } from './documents.service.js'
 
 // Not TypeBox on purpose: the body is a stream, which no JSON schema types.
-const FileResponse: unknown = { description: 'the document as uploaded', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
+const binary = { schema: { type: 'string', format: 'binary' } }
+const FileResponse: unknown = {
+  description: 'the document as uploaded, with the type decided at upload',
+  content: { 'application/pdf': binary, 'image/jpeg': binary, 'image/png': binary },
+}
 
 const OWNERS: Array<{ ownerType: OwnerType; base: string; read: Permission; write: Permission }> = [
   { ownerType: 'driver', base: '/api/v1/drivers/:id/documents', read: 'drivers:read', write: 'drivers:write' },
@@ -19,7 +23,8 @@ const OWNERS: Array<{ ownerType: OwnerType; base: string; read: Permission; writ
 
 export const documentsRoutes: FastifyPluginAsyncTypebox<{ service: DocumentsService; maxBytes: number }> = async (app, { service, maxBytes }) => {
   // One byte over our bound, so the store sees the overflow and refuses it.
-  await app.register(multipart, { limits: { fileSize: maxBytes + 1, files: 1, fields: 0, parts: 1 } })
+  // Other form fields are ignored (within a small bound).
+  await app.register(multipart, { limits: { fileSize: maxBytes + 1, files: 1, fields: 20, parts: 21, fieldSize: 64 * 1024 } })
 
   for (const { ownerType, base, read, write } of OWNERS) {
     app.post(base, {

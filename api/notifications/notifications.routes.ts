@@ -57,7 +57,7 @@ export const notificationsRoutes: FastifyPluginAsyncTypebox<{ service: Notificat
     schema: {
       tags: ['notifications'], summary: "Replace your organization's notification settings",
       description: 'channels maps a kind (or * for every other kind) to channels; webhook.secret may be left out to keep the current one.',
-      body: PutNotificationSettingsBody, response: { 200: NotificationSettings, ...problemResponses(400, 401, 403) },
+      body: PutNotificationSettingsBody, response: { 200: NotificationSettings, ...problemResponses(400, 401, 403, 409) },
     },
   }, async (req) => service.putSettings(principalOf(req), req.body, requestMeta(req)))
 }

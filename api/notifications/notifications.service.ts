@@ -107,7 +107,8 @@ export class NotificationsService {
   putSettings(who: Principal, body: PutNotificationSettingsBody, meta: RequestMeta): Promise<NotificationSettings> {
     const unavailable = [...new Set(Object.values(body.channels).flat())].filter((c) => !this.policy.availableChannels.includes(c))
     if (unavailable.length > 0) {
-      throw new AppError('validation_failed', `not available on this server: ${unavailable.join(', ')}`, {
+      // Well-formed, but this server is not set up for it: a conflict with its configuration, not a malformed request.
+      throw new AppError('conflict', `not available on this server: ${unavailable.join(', ')}`, {
         errors: [{ path: 'body/channels', message: `channels available: ${this.policy.availableChannels.join(', ')}` }],
       })
     }
@@ -121,7 +122,7 @@ export class NotificationsService {
       }
       const host = this.policy.allowPrivateWebhooks ? undefined : privateHostOf(url)
       if (host) {
-        throw new AppError('validation_failed', `webhook URLs may not point at ${host}`, { errors: [{ path: 'body/webhook/url', message: 'a private address' }] })
+        throw new AppError('conflict', `webhook URLs may not point at ${host} (WEBHOOK_ALLOW_PRIVATE is off)`, { errors: [{ path: 'body/webhook/url', message: 'a private address' }] })
       }
     }
     return withTransaction(this.pool, async (db) => {
@@ -131,7 +132,7 @@ export class NotificationsService {
         // Leaving the secret out keeps the current one, so an admin can move the URL without re-keying.
         const secret = body.webhook.secret ?? before.webhook?.secret
         if (!secret) {
-          throw new AppError('validation_failed', 'webhook.secret is required when no webhook is configured yet', {
+          throw new AppError('conflict', 'webhook.secret is required when no webhook is configured yet', {
             errors: [{ path: 'body/webhook/secret', message: 'required' }],
           })
         }

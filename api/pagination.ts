@@ -5,6 +5,7 @@
  * validation and a well-formed cursor never fails.
  */
 import { PageCursor } from '../schemas/api.v1.js'
+import type { Db } from './db.js'
 import { AppError } from './errors.js'
 
 export interface CursorKey {
@@ -63,3 +64,41 @@ export function encodeSortedCursor(key: SortedKey): string {
 
 /** A LIKE pattern matching `text` anywhere, with LIKE's wildcards in it taken literally. */
 export const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+
+/**
+ * One page of a table's rows of an organization, filtered by state and a
+ * case-insensitive search over `searchColumns`, in creation or name order; the
+ * cursor, when given, decides the order (it carries the sort it was made for).
+ */
+export async function sortedPage<T extends { id: string; name: string }>(
+  db: Db,
+  spec: { table: string; columns: string; searchColumns: string[] },
+  orgId: string,
+  query: { limit?: number; state?: string; q?: string; sort?: 'createdAt' | 'name'; cursor?: string },
+): Promise<{ items: T[]; nextCursor: string | null }> {
+  const limit = query.limit ?? 50
+  const after = decodeSortedCursor(query.cursor)
+  const sort = after?.sort ?? query.sort ?? 'createdAt'
+  const params: unknown[] = [orgId, limit + 1]
+  const where = ['org_id = $1']
+  if (query.state) where.push(`state = $${params.push(query.state)}`)
+  if (query.q) {
+    const p = params.push(containsPattern(query.q))
+    where.push(`(${spec.searchColumns.map((c) => `${c} ILIKE $${p}`).join(' OR ')})`)
+  }
+  if (after?.sort === 'name') where.push(`(name, id) > ($${params.push(after.name)}, $${params.push(after.id)}::uuid)`)
+  if (after?.sort === 'createdAt') where.push(afterCursorSql(`$${params.push(after.micros)}`, `$${params.push(after.id)}`))
+  const { rows } = await db.query<T & { cursorMicros: string }>(
+    `SELECT ${spec.columns}, ${CURSOR_MICROS_SQL} AS "cursorMicros"
+       FROM ${spec.table} WHERE ${where.join(' AND ')} ORDER BY ${sort === 'name' ? 'name, id' : 'created_at, id'} LIMIT $2`,
+    params,
+  )
+  const items = rows.slice(0, limit)
+  const last = items[items.length - 1]
+  return {
+    items: items.map(({ cursorMicros: _c, ...row }) => row as unknown as T),
+    nextCursor: rows.length > limit && last
+      ? encodeSortedCursor(sort === 'name' ? { sort, name: last.name, id: last.id } : { sort, micros: last.cursorMicros, id: last.id })
+      : null,
+  }
+}

@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { Driver, DriverListQuery, DriverState, UpdateDriverBody } from '../../schemas/api.v1.js'
 import { isoSql, type Db } from '../db.js'
-import { afterCursorSql, containsPattern, CURSOR_MICROS_SQL, encodeSortedCursor, type SortedKey } from '../pagination.js'
+import { sortedPage } from '../pagination.js'
 
 const TRAINING = `COALESCE((SELECT json_agg(json_build_object('module', t.module, 'assignedAt', ${isoSql('t.assigned_at')},
   'completedAt', ${isoSql('t.completed_at')}) ORDER BY t.module) FROM driver_training t WHERE t.driver_id = drivers.id), '[]'::json)`
@@ -78,30 +78,8 @@ export class DriversRepository {
     return (rowCount ?? 0) > 0
   }
 
-  async list(orgId: string, query: DriverListQuery, after: SortedKey | undefined) {
-    const limit = query.limit ?? 50
-    const sort = after?.sort ?? query.sort ?? 'createdAt'
-    const params: unknown[] = [orgId, limit + 1]
-    const where = ['org_id = $1']
-    if (query.state) where.push(`state = $${params.push(query.state)}`)
-    if (query.q) {
-      const p = params.push(containsPattern(query.q))
-      where.push(`(name ILIKE $${p} OR email ILIKE $${p} OR licence_number ILIKE $${p})`)
-    }
-    if (after?.sort === 'name') where.push(`(name, id) > ($${params.push(after.name)}, $${params.push(after.id)}::uuid)`)
-    if (after?.sort === 'createdAt') where.push(afterCursorSql(`$${params.push(after.micros)}`, `$${params.push(after.id)}`))
-    const { rows } = await this.pool.query<Driver & { cursorMicros: string }>(
-      `SELECT ${COLUMNS}, ${CURSOR_MICROS_SQL} AS "cursorMicros"
-         FROM drivers WHERE ${where.join(' AND ')} ORDER BY ${sort === 'name' ? 'name, id' : 'created_at, id'} LIMIT $2`,
-      params,
-    )
-    const items = rows.slice(0, limit)
-    const last = items[items.length - 1]
-    return {
-      items: items.map(({ cursorMicros: _c, ...d }) => d),
-      nextCursor: rows.length > limit && last
-        ? encodeSortedCursor(sort === 'name' ? { sort, name: last.name, id: last.id } : { sort, micros: last.cursorMicros, id: last.id })
-        : null,
-    }
+  list(orgId: string, query: DriverListQuery) {
+    return sortedPage<Driver>(this.pool, { table: 'drivers', columns: COLUMNS, searchColumns: ['name', 'email', 'licence_number'] }, orgId, query)
   }
+
 }

@@ -13,7 +13,6 @@ import type { AuditReader, AuditRepository } from '../audit/audit.repository.js'
 import type { UsersRepository } from '../auth/users.repository.js'
 import { isUniqueViolation, withTransaction } from '../db.js'
 import { AppError, notFound } from '../errors.js'
-import { decodeSortedCursor } from '../pagination.js'
 import type { VehiclesRepository } from '../vehicles/vehicles.repository.js'
 import type { Notifier } from '../notifications/notifications.module.js'
 import { Workflow } from '../workflow.js'
@@ -81,7 +80,7 @@ export class DriversService {
   }
 
   list(who: Principal, query: DriverListQuery) {
-    return this.drivers.list(who.orgId, query, decodeSortedCursor(query.cursor))
+    return this.drivers.list(who.orgId, query)
   }
 
   async log(who: Principal, id: string, query: { limit?: number; cursor?: string }) {

@@ -1,7 +1,7 @@
 import type pg from 'pg'
-import type { CreateVehicleBody, Position, UpdateVehicleBody, Vehicle, VehicleState } from '../../schemas/api.v1.js'
+import type { CreateVehicleBody, Position, UpdateVehicleBody, Vehicle, VehicleListQuery, VehicleState } from '../../schemas/api.v1.js'
 import { isoSql, type Db } from '../db.js'
-import { afterCursorSql, containsPattern, CURSOR_MICROS_SQL, encodeSortedCursor, type SortedKey } from '../pagination.js'
+import { sortedPage } from '../pagination.js'
 
 
 const VEHICLE_COLUMNS = `id, name, plate, vin, make, model, year, state, reject_reason AS "rejectReason", driver_id AS "driverId",
@@ -67,32 +67,10 @@ export class VehiclesRepository {
   }
 
   /** A page sorted by creation or by name; the cursor, when given, decides the order. */
-  async list(orgId: string, limit: number, query: { state?: VehicleState; q?: string; sort?: 'createdAt' | 'name' }, after: SortedKey | undefined) {
-    const sort = after?.sort ?? query.sort ?? 'createdAt'
-    const params: unknown[] = [orgId, limit + 1]
-    const where = ['org_id = $1']
-    if (query.state) where.push(`state = $${params.push(query.state)}`)
-    if (query.q) {
-      const p = params.push(containsPattern(query.q))
-      where.push(`(name ILIKE $${p} OR plate ILIKE $${p} OR vin ILIKE $${p})`)
-    }
-    if (after?.sort === 'name') where.push(`(name, id) > ($${params.push(after.name)}, $${params.push(after.id)}::uuid)`)
-    if (after?.sort === 'createdAt') where.push(afterCursorSql(`$${params.push(after.micros)}`, `$${params.push(after.id)}`))
-    const { rows } = await this.pool.query<Vehicle & { cursorMicros: string }>(
-      `SELECT ${VEHICLE_COLUMNS}, ${CURSOR_MICROS_SQL} AS "cursorMicros"
-         FROM vehicles WHERE ${where.join(' AND ')} ORDER BY ${sort === 'name' ? 'name, id' : 'created_at, id'} LIMIT $2`,
-      params,
-    )
-    const more = rows.length > limit
-    const items = rows.slice(0, limit)
-    const last = items[items.length - 1]
-    return {
-      items: items.map(({ cursorMicros: _c, ...v }) => v),
-      nextCursor: more && last
-        ? encodeSortedCursor(sort === 'name' ? { sort, name: last.name, id: last.id } : { sort, micros: last.cursorMicros, id: last.id })
-        : null,
-    }
+  list(orgId: string, query: VehicleListQuery) {
+    return sortedPage<Vehicle>(this.pool, { table: 'vehicles', columns: VEHICLE_COLUMNS, searchColumns: ['name', 'plate', 'vin'] }, orgId, query)
   }
+
 
   async latestPosition(orgId: string, vehicleId: string): Promise<Position | undefined> {
     const { rows } = await this.pool.query<Position>(

@@ -6,7 +6,6 @@ import type { AuditReader, AuditRepository } from '../audit/audit.repository.js'
 import { instantOf } from '../dates.js'
 import { withTransaction } from '../db.js'
 import { AppError, notFound } from '../errors.js'
-import { decodeSortedCursor } from '../pagination.js'
 import type { Notifier } from '../notifications/notifications.module.js'
 import { Workflow } from '../workflow.js'
 import type { TrackRepository } from './track.repository.js'
@@ -64,7 +63,7 @@ export class VehiclesService {
   }
 
   async list(who: Principal, query: VehicleListQuery) {
-    return this.vehicles.list(who.orgId, query.limit ?? 50, query, decodeSortedCursor(query.cursor))
+    return this.vehicles.list(who.orgId, query)
   }
 
   async log(who: Principal, id: string, query: { limit?: number; cursor?: string }) {

@@ -24,7 +24,7 @@ import { startIngest, type IngestServer } from '../ingest/server.js'
 import { startOpsServer } from '../core/ops-server.js'
 import { createNotifications, type Notifications } from '../api/notifications/notifications.module.js'
 import { startJobQueue } from '../core/jobs.js'
-import { LocalDocumentStore } from '../core/documents-store.js'
+import { createDocumentStore } from '../core/documents-store.js'
 import { startStream, type Stream } from '../stream/app.js'
 
 export const ROLES = ['ingest', 'stream', 'api'] as const
@@ -125,6 +125,8 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
     }
     if (has('api')) {
       platform.bootstrap = await bootstrapAdmin(postgres.pool, config.adminEmail, config.adminPassword)
+      const documentStore = createDocumentStore({ dataDir: config.dataDir, s3: config.documents.s3 })
+      closers.push(async () => documentStore.close?.())
       // The durable job queue (pg-boss tables in this Postgres) and the notifications on it. Closers run in
       // reverse: the API stops taking requests, the workers finish their sends, SMTP closes, then Postgres.
       const jobs = await startJobQueue({ pool: postgres.pool, logger, pollIntervalMs: config.jobsPollMs })
@@ -137,7 +139,7 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
         { host: config.host, port: config.port, documentReminderIntervalMs: config.documents.reminderIntervalMs },
         {
           pool: postgres.pool,
-          documents: { store: new LocalDocumentStore(path.join(config.dataDir, 'documents')), maxBytes: config.documents.maxBytes },
+          documents: { store: documentStore, maxBytes: config.documents.maxBytes },
           clickhouse: clickhouse?.client,
           bus,
           logger,

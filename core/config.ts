@@ -91,8 +91,15 @@ export interface Config {
   }
   /** How often an idle job worker looks for due jobs. */
   jobsPollMs: number
-  /** Uploaded documents: size bound, and how often expiry reminders are looked for. */
-  documents: { maxBytes: number; reminderIntervalMs: number }
+  /** Uploaded documents: size bound, how often expiry reminders are looked for, and S3 storage when S3_BUCKET is set. */
+  documents: {
+    maxBytes: number
+    reminderIntervalMs: number
+    s3: {
+      bucket: string; region: string; endpoint: string | undefined
+      accessKeyId: string | undefined; secretAccessKey: string | undefined; forcePathStyle: boolean
+    } | undefined
+  }
   adminEmail: string
   adminPassword: string | undefined
   /** HMAC secret for access tokens; undefined = generated once and kept under dataDir. */
@@ -192,6 +199,15 @@ export function loadConfig(env: Env = process.env): Config {
   const webhookAllowPrivate = optional(env, 'WEBHOOK_ALLOW_PRIVATE') ?? 'false'
   if (webhookAllowPrivate !== 'true' && webhookAllowPrivate !== 'false') problems.push('WEBHOOK_ALLOW_PRIVATE must be true or false')
 
+  const s3Bucket = optional(env, 'S3_BUCKET')
+  if (s3Bucket !== undefined && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(s3Bucket)) problems.push('S3_BUCKET is not a valid bucket name')
+  const s3Endpoint = parseUrlVar(env, 'S3_ENDPOINT', ['http:', 'https:'], problems)
+  const s3PathStyle = optional(env, 'S3_FORCE_PATH_STYLE') ?? (s3Endpoint ? 'true' : 'false')
+  if (s3PathStyle !== 'true' && s3PathStyle !== 'false') problems.push('S3_FORCE_PATH_STYLE must be true or false')
+  const s3Key = optional(env, 'S3_ACCESS_KEY_ID')
+  const s3Secret = optional(env, 'S3_SECRET_ACCESS_KEY')
+  if ((s3Key === undefined) !== (s3Secret === undefined)) problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together')
+
   const config: Config = {
     host: optional(env, 'HOST') ?? '127.0.0.1',
     port: parseIntVar(env, 'PORT', problems),
@@ -238,6 +254,12 @@ export function loadConfig(env: Env = process.env): Config {
     documents: {
       maxBytes: parseIntVar(env, 'DOCUMENT_MAX_BYTES', problems),
       reminderIntervalMs: parseIntVar(env, 'DOCUMENT_REMINDER_INTERVAL_S', problems) * 1000,
+      s3: s3Bucket
+        ? {
+          bucket: s3Bucket, region: optional(env, 'S3_REGION') ?? 'us-east-1', endpoint: s3Endpoint,
+          accessKeyId: s3Key, secretAccessKey: s3Secret, forcePathStyle: s3PathStyle === 'true',
+        }
+        : undefined,
     },
     adminEmail: adminEmail.toLowerCase(),
     adminPassword,
@@ -273,6 +295,12 @@ export const CONFIG_VARIABLES = [
   { name: 'SMS_URL', default: '(none: no SMS)' },
   { name: 'SMS_TOKEN', default: '(none)' },
   { name: 'WEBHOOK_ALLOW_PRIVATE', default: 'false' },
+  { name: 'S3_BUCKET', default: '(none: documents on local disk)' },
+  { name: 'S3_REGION', default: 'us-east-1' },
+  { name: 'S3_ENDPOINT', default: '(AWS)' },
+  { name: 'S3_ACCESS_KEY_ID', default: '(the SDK default chain)' },
+  { name: 'S3_SECRET_ACCESS_KEY', default: '(the SDK default chain)' },
+  { name: 'S3_FORCE_PATH_STYLE', default: 'true with S3_ENDPOINT' },
   { name: 'FLEETPULSE_ADMIN_EMAIL', default: 'admin@fleetpulse.local' },
   { name: 'FLEETPULSE_ADMIN_PASSWORD', default: '(generated, printed once)' },
   { name: 'JWT_SECRET', default: '(generated under DATA_DIR)' },

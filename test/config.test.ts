@@ -53,7 +53,7 @@ describe('loadConfig', () => {
         maxAttempts: 8, retryBaseMs: 30_000, retryMaxMs: 3_600_000, concurrency: 8, sendTimeoutMs: 10_000, allowPrivateWebhooks: false,
       },
       jobsPollMs: 1000,
-      documents: { maxBytes: 10 * 1024 * 1024, reminderIntervalMs: 3_600_000 },
+      documents: { maxBytes: 10 * 1024 * 1024, reminderIntervalMs: 3_600_000, s3: undefined },
       adminEmail: 'admin@fleetpulse.local',
       adminPassword: undefined,
       jwtSecret: undefined,
@@ -115,6 +115,8 @@ describe('loadConfig', () => {
     ['AUTH_RATE_LIMIT_WINDOW_S', '0'],
     ['BACKGROUND_CHECK_SECRET', 'too-short'],
     ['PUBLIC_URL', 'ftp://example.com'],
+    ['S3_BUCKET', 'Not_A_Bucket'],
+    ['S3_ACCESS_KEY_ID', 'only-the-key'],
     ['BUS_MAX_BUFFERED', '10'],
   ])('refuses %s=%j with a ConfigError naming the variable', (name, value) => {
     const err = configError({ [name]: value })

@@ -5,7 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { api, login, startTestPlatform, waitFor, type TestPlatform } from './helpers/platform.js'
+import { api, login, startTestPlatform, tokenForRole, waitFor, type TestPlatform } from './helpers/platform.js'
 
 const MAX = 64 * 1024
 let platform: TestPlatform
@@ -17,9 +17,7 @@ beforeAll(async () => {
   platform = await startTestPlatform({ DOCUMENT_MAX_BYTES: String(MAX), DOCUMENT_REMINDER_INTERVAL_S: '1' })
   base = platform.apiUrl
   admin = await login(base)
-  const email = `fm-${randomUUID()}@example.com`
-  await api(base, 'POST', '/api/v1/users', { token: admin, body: { email, password: 'documents password', name: 'FM', role: 'fleet_manager' } })
-  manager = await login(base, email, 'documents password')
+  manager = await tokenForRole(base, admin, 'fleet_manager')
 })
 afterAll(async () => {
   await platform?.close()

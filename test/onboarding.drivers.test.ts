@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SIGNATURE_HEADER, signBody, verifySignature } from '../core/signing.js'
-import { api, connectLive, login, startTestPlatform, type TestPlatform } from './helpers/platform.js'
+import { api, connectLive, login, startTestPlatform, tokenForRole, type TestPlatform } from './helpers/platform.js'
 
 const SECRET = 'background-check-shared-secret-0123456789'
 const CALLBACK = '/api/v1/drivers/background-check/callback'
@@ -39,11 +39,7 @@ beforeAll(async () => {
   })
   base = platform.apiUrl
   admin = await login(base)
-  for (const role of ['fleet_manager', 'dispatcher'] as const) {
-    const email = `${role}-${randomUUID()}@example.com`
-    await api(base, 'POST', '/api/v1/users', { token: admin, body: { email, password: 'onboarding password', name: role, role } })
-    tokens[role] = await login(base, email, 'onboarding password')
-  }
+  for (const role of ['fleet_manager', 'dispatcher'] as const) tokens[role] = await tokenForRole(base, admin, role)
 })
 afterAll(async () => {
   await platform?.close()

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { api, login, startTestPlatform, type TestPlatform } from './helpers/platform.js'
+import { api, login, startTestPlatform, tokenForRole, type TestPlatform } from './helpers/platform.js'
 
 let platform: TestPlatform
 let base: string
@@ -17,11 +17,7 @@ beforeAll(async () => {
   platform = await startTestPlatform()
   base = platform.apiUrl
   admin = await login(base)
-  for (const role of ['fleet_manager', 'dispatcher'] as const) {
-    const email = `${role}-${randomUUID()}@example.com`
-    await api(base, 'POST', '/api/v1/users', { token: admin, body: { email, password: 'onboarding password', name: role, role } })
-    tokens[role] = await login(base, email, 'onboarding password')
-  }
+  for (const role of ['fleet_manager', 'dispatcher'] as const) tokens[role] = await tokenForRole(base, admin, role)
 })
 afterAll(async () => {
   await platform?.close()

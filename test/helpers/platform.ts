@@ -3,6 +3,7 @@
  * loopback ports, a throwaway PGlite, chDB in a fresh temp directory (one per
  * test file: chDB allows one directory per process).
  */
+import { randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -94,6 +95,14 @@ export async function login(base: string, email = ADMIN_EMAIL, password = ADMIN_
   const res = await api(base, 'POST', '/api/v1/auth/login', { body: { email, password } })
   if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`)
   return res.body.accessToken as string
+}
+
+/** A new user of the admin's organization with the role, logged in: its access token. */
+export async function tokenForRole(base: string, adminToken: string, role: string): Promise<string> {
+  const email = `${role}-${randomUUID()}@example.com`
+  const res = await api(base, 'POST', '/api/v1/users', { token: adminToken, body: { email, password: 'role user password', name: role, role } })
+  if (res.status !== 201) throw new Error(`create ${role}: ${res.status} ${JSON.stringify(res.body)}`)
+  return login(base, email, 'role user password')
 }
 
 export interface ProvisionedVehicle {

@@ -150,7 +150,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
     const { positions, rejects } = decodeTelemetry(payload, {
       device, mqttTopic: topic, h3Resolution, maxPayloadBytes, now: Date.now(),
     })
-    handoff(device, positions.map((p) => ({ key: p.vehicleId, value: encode(p) })), rejects, done)
+    handoff(device, positions.map((p) => ({ key: p.vehicleId, value: encode(p), decoded: p })), rejects, done)
     for (const r of rejects) metrics.fixesInvalid.inc({ reason: r.reason })
   }
 

@@ -93,7 +93,7 @@ export async function startPositionsProcessor(deps: PositionsProcessorDeps): Pro
             orgId: p.orgId, vehicleId: p.vehicleId, ts: p.ts, lat: p.lat, lon: p.lon,
             speed: p.speed ?? null, heading: p.heading ?? null, h3: p.h3,
           }
-          return { key: p.vehicleId, value: Buffer.from(JSON.stringify(msg)) }
+          return { key: p.vehicleId, value: Buffer.from(JSON.stringify(msg)), decoded: msg }
         }),
       )
       for (const p of updates) liveTs.set(p.vehicleId, p.ts)

@@ -8,6 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { BusFullError, type Bus, type ConsumedBatch } from '../core/bus/bus.js'
 import { KafkaBus } from '../core/bus/kafka.bus.js'
 import { MemoryBus } from '../core/bus/memory.bus.js'
+import { decodeBatch } from '../core/bus/decode.js'
+import { Type } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { createLogger } from '../core/logger.js'
 import { waitFor } from './helpers/platform.js'
 
@@ -109,6 +112,18 @@ describe.each(implementations)('%s bus contract', (_name, make) => {
 })
 
 describe('in-process bus', () => {
+  it("hands consumers the producer's decoded value, which decodeBatch then takes as is", async () => {
+    const bus = newBus()
+    const topic = unique('decoded')
+    await bus.ensureTopics([topic])
+    const got: ConsumedBatch[] = []
+    await bus.subscribe({ topic, groupId: 'g', fromBeginning: true }, async (b) => void got.push(b))
+    await bus.publish(topic, [{ key: 'k', value: Buffer.from('{"n":1}'), decoded: { n: 1, from: 'producer' } }])
+    await waitFor(() => got.length === 1 || undefined)
+    const check = TypeCompiler.Compile(Type.Object({ n: Type.Integer() }))
+    expect(decodeBatch(got[0]!, check, () => {})).toEqual([{ n: 1, from: 'producer' }])
+  })
+
   it('batches by size or after maxWaitMs', async () => {
     const bus = newBus({ partitions: 1 })
     const sizes: number[] = []

@@ -13,6 +13,13 @@ export interface BusMessage {
   key: string
   value: Buffer
   headers?: Record<string, string>
+  /**
+   * The value already decoded and validated by its producer. Only the
+   * in-process bus carries it (to consumers in the same process, built from the
+   * same code), which spares them parsing and checking `value` again; Kafka
+   * carries `value` alone.
+   */
+  decoded?: unknown
 }
 
 export interface ConsumedMessage extends BusMessage {

@@ -22,7 +22,7 @@ const INT_VARS = {
   MQTT_WS_PORT: { min: 0, max: 65535, default: 8083 },
   H3_RESOLUTION: { min: 0, max: 15, default: 9 },
   BUS_PARTITIONS: { min: 1, max: 1024, default: 8 },
-  BUS_MAX_BACKLOG: { min: 1000, max: 10_000_000, default: 200_000 },
+  BUS_MAX_BACKLOG: { min: 1000, max: 10_000_000, default: 20_000 },
   BUS_MAX_BUFFERED: { min: 100, max: 10_000_000, default: 50_000 },
   SINK_BATCH_SIZE: { min: 1, max: 1_000_000, default: 5000 },
   SINK_FLUSH_MS: { min: 10, max: 60_000, default: 1000 },

@@ -37,7 +37,7 @@ describe('loadConfig', () => {
       kafkaClientId: 'fleetpulse',
       h3Resolution: 9,
       busPartitions: 8,
-      busMaxBacklog: 200_000,
+      busMaxBacklog: 20_000,
       busMaxBuffered: 50_000,
       busNamespace: '',
       sinkBatchSize: 5000,

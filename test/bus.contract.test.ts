@@ -185,6 +185,29 @@ describe('kafka bus without Kafka', () => {
 
 if (process.env.KAFKA_BROKERS) {
   const brokers = process.env.KAFKA_BROKERS.split(',')
+  describe('kafka bus lag', () => {
+    it("reports a group's lag from Kafka's own offsets, and drains only when the group owes nothing", async () => {
+      const bus = track(new KafkaBus({ brokers, clientId: 'fleetpulse-test', partitions: 2, probeIntervalMs: 200, logger }))
+      const topic = unique('lag')
+      await bus.ensureTopics([topic])
+      let release!: () => void
+      const held = new Promise<void>((r) => (release = r))
+      let seen = 0
+      await bus.subscribe({ topic, groupId: 'slow', fromBeginning: true, maxBatchSize: 100 }, async (b) => {
+        await held
+        seen += b.messages.length
+      })
+      await bus.publish(topic, Array.from({ length: 50 }, (_, i) => msg(`k${i}`, String(i))))
+      // The handler holds its first batch: the group owes at least what it has not committed.
+      await waitFor(() => ((bus.lag()[0]?.lag ?? 0) >= 25 ? true : undefined), { what: 'a lag of the held messages', timeoutMs: 15_000 })
+      expect(await bus.drain(500)).toBe(false)
+      release()
+      await waitFor(() => (seen === 50 ? true : undefined), { what: 'all 50 handled' })
+      expect(await bus.drain(10_000)).toBe(true)
+      await waitFor(() => (bus.lag()[0]?.lag === 0 ? true : undefined), { what: 'lag back to 0' })
+    })
+  })
+
   describe('kafka bus namespaces', () => {
     it('keeps topics and groups of two namespaces apart on one cluster', async () => {
       const topic = unique('ns')

@@ -87,8 +87,8 @@ export class KafkaBus implements Bus {
   private timer: NodeJS.Timeout | undefined
   private flushScheduled = false
   private sending: Promise<void> = Promise.resolve()
-  /** One record per subscription in this process: its consumer and the lag it last saw per partition. */
-  private readonly subscriptions = new Set<{ topic: string; groupId: string; consumer: Consumer; lag: Map<number, number> }>()
+  /** One record per subscription in this process: its consumer and its group's lag per partition, as last measured. */
+  private readonly subscriptions = new Set<{ topic: string; groupId: string; fromBeginning: boolean; consumer: Consumer; lag: Map<number, number> }>()
   private readonly lingerMs: number
   private readonly maxBatchMessages: number
   private readonly log: Logger
@@ -165,13 +165,14 @@ export class KafkaBus implements Bus {
         timeout = setTimeout(() => reject(new Error('probe timed out')), STUCK_SEND_MS)
       })
       Promise.race([this.admin.describeCluster(), expired]).then(
-        () => {
+        async () => {
           this.probeOk = true
           // Kafka answers again: the next send will tell whether it takes messages.
           this.lastSendFailed = false
+          for (const sub of this.subscriptions) sub.lag = await this.groupLag(sub)
         },
         () => (this.probeOk = false),
-      ).finally(() => {
+      ).catch((err: unknown) => this.log.debug({ err }, 'lag refresh failed')).finally(() => {
         clearTimeout(timeout)
         inFlight = false
       })
@@ -299,8 +300,7 @@ export class KafkaBus implements Bus {
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
     })
-    const lag = new Map<number, number>()
-    const record = { topic: this.name(topic), groupId, consumer, lag }
+    const record = { topic: this.name(topic), groupId, fromBeginning: options.fromBeginning ?? false, consumer, lag: new Map<number, number>() }
     this.subscriptions.add(record)
     // Resolve once this member has joined its group and has its partitions, so
     // what is published after subscribe() returns is read by the group as it is.
@@ -345,7 +345,6 @@ export class KafkaBus implements Bus {
           const last = chunk[chunk.length - 1]!.offset
           await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(last + 1) }])
           resolveOffset(String(last))
-          lag.set(batch.partition, Math.max(0, Number(batch.highWatermark) - (last + 1)))
           await heartbeat()
         }
       },
@@ -360,7 +359,26 @@ export class KafkaBus implements Bus {
     }
   }
 
-  /** Lag as last seen by this process's consumers (high watermark minus committed, per batch). */
+  /**
+   * What a group still owes per partition: the log end minus its committed
+   * offset. A partition the group never committed on owes everything retained
+   * when the group reads from the beginning, and nothing when it started at the end.
+   */
+  private async groupLag(sub: { topic: string; groupId: string; fromBeginning: boolean }): Promise<Map<number, number>> {
+    const [ends, committed] = await Promise.all([
+      this.admin.fetchTopicOffsets(sub.topic),
+      this.admin.fetchOffsets({ groupId: sub.groupId, topics: [sub.topic] }),
+    ])
+    const done = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? [])
+    const lag = new Map<number, number>()
+    for (const end of ends) {
+      const c = done.get(end.partition) ?? -1
+      lag.set(end.partition, c >= 0 ? Math.max(0, Number(end.high) - c) : sub.fromBeginning ? Math.max(0, Number(end.high) - Number(end.low)) : 0)
+    }
+    return lag
+  }
+
+  /** Each group's lag as measured by the last probe (every few seconds), for the metrics. */
   lag(): BusLag[] {
     return [...this.subscriptions].map(({ topic, groupId, lag }) => ({
       topic: topic.slice(this.prefix.length), groupId: groupId.slice(this.prefix.length), lag: [...lag.values()].reduce((a, b) => a + b, 0),
@@ -379,19 +397,8 @@ export class KafkaBus implements Bus {
     await this.sending
     while (Date.now() < deadline) {
       let behind = 0
-      for (const { topic, groupId } of this.subscriptions) {
-        const [ends, committed] = await Promise.all([
-          this.admin.fetchTopicOffsets(topic),
-          this.admin.fetchOffsets({ groupId, topics: [topic] }),
-        ])
-        const done = new Map(committed[0]?.partitions.map((p) => [p.partition, Number(p.offset)]) ?? [])
-        for (const end of ends) {
-          const c = done.get(end.partition) ?? -1
-          // No committed offset: the group started at the end (fromBeginning
-          // false) and has read nothing there yet; it owes nothing older.
-          if (c < 0) continue
-          behind += Math.max(0, Number(end.high) - c)
-        }
+      for (const sub of this.subscriptions) {
+        for (const owed of (await this.groupLag(sub)).values()) behind += owed
       }
       if (behind === 0) return true
       await sleep(100)

@@ -26,5 +26,17 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (db: pg.PoolClient) 
   }
 }
 
+/**
+ * One row of an organization's table by id, or undefined: a record of another
+ * organization is as absent as a missing one. `lock` takes the row lock for a
+ * change in the caller's transaction, so two concurrent changes serialize.
+ */
+export async function findInOrg<T extends pg.QueryResultRow>(
+  db: Db, table: string, columns: string, orgId: string, id: string, lock = false,
+): Promise<T | undefined> {
+  const { rows } = await db.query<T>(`SELECT ${columns} FROM ${table} WHERE org_id = $1 AND id = $2${lock ? ' FOR UPDATE' : ''}`, [orgId, id])
+  return rows[0]
+}
+
 /** Postgres unique_violation: the caller turns it into a 409. */
 export const isUniqueViolation = (err: unknown): boolean => (err as { code?: string } | null)?.code === '23505'

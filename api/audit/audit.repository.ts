@@ -56,7 +56,15 @@ export class AuditReader {
   /** A page of an entity's timeline, newest first, with the cursor for the next. */
   async timeline(orgId: string, subject: TimelineSubject, query: { limit?: number; cursor?: string }) {
     const limit = query.limit ?? 100
-    const rows = await timeline(this.pool, orgId, subject, limit + 1, query.cursor)
+    const params: unknown[] = [orgId, subject.entityType, subject.id, subject.refField, limit + 1]
+    const older = query.cursor ? `AND audit_log.id < $${params.push(query.cursor)}::bigint` : ''
+    const { rows } = await this.pool.query<AuditRow>(
+      `SELECT ${ROW_COLUMNS} FROM audit_log
+        WHERE org_id = $1 ${older}
+          AND ((entity_type = $2 AND entity_id = $3) OR after ->> $4 = $3 OR before ->> $4 = $3)
+        ORDER BY audit_log.id DESC LIMIT $5`,
+      params,
+    )
     const items = rows.slice(0, limit)
     return { items, nextCursor: rows.length > limit ? items[items.length - 1]!.id : null }
   }
@@ -88,17 +96,4 @@ export interface TimelineSubject {
   id: string
   /** Rows of other entities whose before or after has this field equal to id belong to the timeline too. */
   refField: string
-}
-
-export async function timeline(pool: pg.Pool, orgId: string, subject: TimelineSubject, limit: number, beforeId: string | undefined) {
-  const params: unknown[] = [orgId, subject.entityType, subject.id, subject.refField, limit]
-  const older = beforeId ? `AND audit_log.id < $${params.push(beforeId)}::bigint` : ''
-  const { rows } = await pool.query<AuditRow>(
-    `SELECT ${ROW_COLUMNS} FROM audit_log
-      WHERE org_id = $1 ${older}
-        AND ((entity_type = $2 AND entity_id = $3) OR after ->> $4 = $3 OR before ->> $4 = $3)
-      ORDER BY audit_log.id DESC LIMIT $5`,
-    params,
-  )
-  return rows
 }

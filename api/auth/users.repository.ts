@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { User } from '../../schemas/api.v1.js'
-import { isoSql, type Db } from '../db.js'
+import { findInOrg, isoSql, type Db } from '../db.js'
 import { afterCursorSql, CURSOR_MICROS_SQL, type CursorKey } from '../pagination.js'
 
 export interface UserRecord {
@@ -40,15 +40,13 @@ export class UsersRepository {
     return rows[0]!
   }
 
-  async get(orgId: string, id: string, db: Db = this.pool): Promise<User | undefined> {
-    const { rows } = await db.query<User>(`SELECT ${PUBLIC_COLUMNS} FROM users WHERE org_id = $1 AND id = $2`, [orgId, id])
-    return rows[0]
+  get(orgId: string, id: string, db: Db = this.pool): Promise<User | undefined> {
+    return findInOrg<User>(db, 'users', PUBLIC_COLUMNS, orgId, id)
   }
 
   /** Locks the row for a change in this transaction, so two concurrent changes serialize. */
-  async getForUpdate(db: Db, orgId: string, id: string): Promise<User | undefined> {
-    const { rows } = await db.query<User>(`SELECT ${PUBLIC_COLUMNS} FROM users WHERE org_id = $1 AND id = $2 FOR UPDATE`, [orgId, id])
-    return rows[0]
+  getForUpdate(db: Db, orgId: string, id: string): Promise<User | undefined> {
+    return findInOrg<User>(db, 'users', PUBLIC_COLUMNS, orgId, id, true)
   }
 
   async list(orgId: string, limit: number, after: CursorKey | undefined, filter: { role?: string; active?: boolean }) {

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { Device } from '../../schemas/api.v1.js'
-import { isoSql, type Db } from '../db.js'
+import { findInOrg, isoSql, type Db } from '../db.js'
 import { afterCursorSql, CURSOR_MICROS_SQL, type CursorKey } from '../pagination.js'
 
 const COLUMNS = `id, vehicle_id AS "vehicleId", kind, firmware, ${isoSql('last_seen_at')} AS "lastSeenAt",
@@ -17,14 +17,12 @@ export class DevicesRepository {
     return rows[0]!
   }
 
-  async get(orgId: string, id: string): Promise<Device | undefined> {
-    const { rows } = await this.pool.query<Device>(`SELECT ${COLUMNS} FROM devices WHERE org_id = $1 AND id = $2`, [orgId, id])
-    return rows[0]
+  get(orgId: string, id: string): Promise<Device | undefined> {
+    return findInOrg<Device>(this.pool, 'devices', COLUMNS, orgId, id)
   }
 
-  async getForUpdate(db: Db, orgId: string, id: string): Promise<Device | undefined> {
-    const { rows } = await db.query<Device>(`SELECT ${COLUMNS} FROM devices WHERE org_id = $1 AND id = $2 FOR UPDATE`, [orgId, id])
-    return rows[0]
+  getForUpdate(db: Db, orgId: string, id: string): Promise<Device | undefined> {
+    return findInOrg<Device>(db, 'devices', COLUMNS, orgId, id, true)
   }
 
   async list(orgId: string, limit: number, after: CursorKey | undefined, filter: { vehicleId?: string; kind?: string; revoked?: boolean }) {

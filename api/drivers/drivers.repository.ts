@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { Driver, DriverListQuery, DriverState, UpdateDriverBody } from '../../schemas/api.v1.js'
-import { isoSql, type Db } from '../db.js'
+import { findInOrg, isoSql, type Db } from '../db.js'
 import { sortedPage } from '../pagination.js'
 
 const TRAINING = `COALESCE((SELECT json_agg(json_build_object('module', t.module, 'assignedAt', ${isoSql('t.assigned_at')},
@@ -23,14 +23,12 @@ export class DriversRepository {
     return rows[0]!
   }
 
-  async get(orgId: string, id: string, db: Db = this.pool): Promise<Driver | undefined> {
-    const { rows } = await db.query<Driver>(`SELECT ${COLUMNS} FROM drivers WHERE org_id = $1 AND id = $2`, [orgId, id])
-    return rows[0]
+  get(orgId: string, id: string, db: Db = this.pool): Promise<Driver | undefined> {
+    return findInOrg<Driver>(db, 'drivers', COLUMNS, orgId, id)
   }
 
-  async getForUpdate(db: Db, orgId: string, id: string): Promise<Driver | undefined> {
-    const { rows } = await db.query<Driver>(`SELECT ${COLUMNS} FROM drivers WHERE org_id = $1 AND id = $2 FOR UPDATE`, [orgId, id])
-    return rows[0]
+  getForUpdate(db: Db, orgId: string, id: string): Promise<Driver | undefined> {
+    return findInOrg<Driver>(db, 'drivers', COLUMNS, orgId, id, true)
   }
 
   async getByUser(orgId: string, userId: string): Promise<Driver | undefined> {

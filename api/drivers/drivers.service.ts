@@ -218,8 +218,8 @@ export class DriversService {
     return withTransaction(this.pool, async (db) => {
       const before = await this.vehicles.getForUpdate(db, who.orgId, vehicleId)
       if (!before) throw notFound('vehicle')
+      const driver = driverId ? await this.drivers.getForUpdate(db, who.orgId, driverId) : undefined
       if (driverId) {
-        const driver = await this.drivers.getForUpdate(db, who.orgId, driverId)
         if (!driver) throw notFound('driver')
         if (!ASSIGNABLE_VEHICLE.includes(before.state)) throw new AppError('conflict', `a vehicle in state ${before.state} cannot take a driver`)
         if (!ASSIGNABLE_DRIVER.includes(driver.state)) throw new AppError('conflict', `a driver in state ${driver.state} cannot be assigned; approve the driver first`)
@@ -229,9 +229,8 @@ export class DriversService {
       }
       const after = await this.vehicles.setDriver(db, who.orgId, vehicleId, driverId)
       await this.record(who, who.orgId, meta, db, driverId ? 'vehicle.assign_driver' : 'vehicle.unassign_driver', { type: 'vehicle', id: vehicleId }, before, after)
-      const driverUser = driverId ? (await this.drivers.get(who.orgId, driverId, db))?.userId : undefined
-      if (driverUser) {
-        await this.tell(db, who.orgId, { userId: driverUser }, 'vehicle.assigned', { type: 'vehicle', id: vehicleId }, `You drive ${after.name}${after.plate ? ` (${after.plate})` : ''} now`)
+      if (driver?.userId) {
+        await this.tell(db, who.orgId, { userId: driver.userId }, 'vehicle.assigned', { type: 'vehicle', id: vehicleId }, `You drive ${after.name}${after.plate ? ` (${after.plate})` : ''} now`)
       }
       return after
     })

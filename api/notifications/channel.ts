@@ -12,15 +12,18 @@ export interface DeliveryMessage {
   /** The recipient's inbox row; null for the organization's webhook. */
   userId: string | null
   notification: Notification | null
-  event: {
-    id: string
-    kind: string
-    entity: { type: string; id: string }
-    title: string
-    body: string
-    data: Record<string, unknown>
-    createdAt: string
-  }
+  event: NotificationEvent
+}
+
+/** The event a delivery carries, as stored with it. */
+export interface NotificationEvent {
+  id: string
+  kind: string
+  entity: { type: string; id: string }
+  title: string
+  body: string
+  data: Record<string, unknown>
+  createdAt: string
 }
 
 export interface DeliveryResult {

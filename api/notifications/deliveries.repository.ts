@@ -2,6 +2,7 @@
 import type pg from 'pg'
 import type { ChannelName, Notification } from '../../schemas/notifications.v1.js'
 import { isoSql, type Db } from '../db.js'
+import type { NotificationEvent } from './channel.js'
 
 export type DeliveryStatus = 'pending' | 'retrying' | 'delivered' | 'dead'
 
@@ -26,15 +27,7 @@ export interface DeliveryRecord {
   userId: string | null
   /** The recipient's inbox row as the API shows it; null for the webhook. */
   notification: Notification | null
-  event: {
-    id: string
-    kind: string
-    entity: { type: string; id: string }
-    title: string
-    body: string
-    data: Record<string, unknown>
-    createdAt: string
-  }
+  event: NotificationEvent
 }
 
 export interface AttemptLog {

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { CreateVehicleBody, Position, UpdateVehicleBody, Vehicle, VehicleListQuery, VehicleState } from '../../schemas/api.v1.js'
-import { isoSql, type Db } from '../db.js'
+import { findInOrg, isoSql, type Db } from '../db.js'
 import { sortedPage } from '../pagination.js'
 
 
@@ -21,15 +21,13 @@ export class VehiclesRepository {
     return rows[0]!
   }
 
-  async get(orgId: string, id: string, db: Db = this.pool): Promise<Vehicle | undefined> {
-    const { rows } = await db.query<Vehicle>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE org_id = $1 AND id = $2`, [orgId, id])
-    return rows[0]
+  get(orgId: string, id: string, db: Db = this.pool): Promise<Vehicle | undefined> {
+    return findInOrg<Vehicle>(db, 'vehicles', VEHICLE_COLUMNS, orgId, id)
   }
 
   /** Locks the row in this transaction: of two concurrent transitions, the second sees the first's result. */
-  async getForUpdate(db: Db, orgId: string, id: string): Promise<Vehicle | undefined> {
-    const { rows } = await db.query<Vehicle>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE org_id = $1 AND id = $2 FOR UPDATE`, [orgId, id])
-    return rows[0]
+  getForUpdate(db: Db, orgId: string, id: string): Promise<Vehicle | undefined> {
+    return findInOrg<Vehicle>(db, 'vehicles', VEHICLE_COLUMNS, orgId, id, true)
   }
 
   async update(db: Db, orgId: string, id: string, change: UpdateVehicleBody): Promise<Vehicle> {

@@ -112,6 +112,9 @@ function poolDb(pool: pg.Pool): PgBoss.Db {
   }
 }
 
+/** PostgreSQL's SQLSTATE when it aborts one transaction of a deadlock. */
+const DEADLOCK_DETECTED = '40P01'
+
 const clientDb = (db: Queryable): PgBoss.Db => ({ executeSql: (text: string, values: unknown[]) => db.query(text, values) })
 
 interface WorkerLoop {
@@ -188,13 +191,28 @@ export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue>
 
   return {
     async createQueue(name, policy) {
-      await boss.createQueue(name, {
-        name,
-        retryLimit: policy.retryLimit,
-        retryDelay: policy.retryDelayS,
-        retryBackoff: true,
-        expireInSeconds: policy.expireInS,
-      })
+      const create = () =>
+        boss.createQueue(name, {
+          name,
+          retryLimit: policy.retryLimit,
+          retryDelay: policy.retryDelayS,
+          retryBackoff: true,
+          expireInSeconds: policy.expireInS,
+        })
+      // Two processes starting together on a fresh database both create the
+      // queue; pg-boss's create_queue (insert, then create and attach its
+      // partition) can deadlock against itself and PostgreSQL aborts one of
+      // them. The survivor creates the queue, so the loser's retry finds it
+      // there and does nothing.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await create()
+        } catch (err) {
+          if ((err as { code?: string }).code !== DEADLOCK_DETECTED || attempt >= 5) throw err
+          log.warn({ queue: name, attempt }, 'creating the queue deadlocked with another process; retrying')
+          await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100))
+        }
+      }
     },
 
     async send(name, data, sendOptions = {}) {

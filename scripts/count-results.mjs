@@ -9,6 +9,9 @@ try {
   console.log('0 passed, 1 failed')
   process.exit(0)
 }
-// A file that failed to load has no tests but must count as a failure.
-const brokenFiles = (report.testResults ?? []).filter((f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0).length
+// A file that failed outside its tests (it did not load, or its beforeAll threw
+// and its tests were skipped) has no failed test but must count as a failure.
+const brokenFiles = (report.testResults ?? []).filter(
+  (f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'),
+).length
 console.log(`${report.numPassedTests ?? 0} passed, ${(report.numFailedTests ?? 0) + brokenFiles} failed`)

@@ -686,3 +686,27 @@ describe.each(BACKENDS)('a restart between retries, on %s', (backend) => {
     }
   })
 })
+
+describe.runIf(process.env.DATABASE_URL)('processes starting together on a fresh PostgreSQL database', () => {
+  it('each start their job queue and create the same queues, none failing on the race', async () => {
+    const database = await newDatabase('postgresql', true)
+    const pools = await Promise.all(Array.from({ length: 4 }, () => database.open()))
+    const queues: JobQueue[] = []
+    try {
+      await migratePostgres(pools[0]!, logger)
+      // Several rounds: create_queue's deadlock between two fresh creators is a race, not a certainty.
+      for (let round = 0; round < 3; round++) {
+        const policy = { retryLimit: 1, retryDelayS: 1, expireInS: 60 }
+        const started = await Promise.all(pools.map((pg) => startJobQueue({ pool: pg.pool, logger, pollIntervalMs: 50 })))
+        queues.push(...started)
+        await Promise.all(started.flatMap((jobs) => ['a', 'b', 'c'].map((q) => jobs.createQueue(`race-${round}-${q}`, policy))))
+      }
+      const { rows } = await pools[0]!.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.queue WHERE name LIKE 'race-%'`)
+      expect(rows[0]!.n).toBe(9)
+    } finally {
+      await Promise.all(queues.map((q) => q.stop(1000)))
+      await Promise.all(pools.map((pg) => pg.close()))
+      await database.drop()
+    }
+  })
+})

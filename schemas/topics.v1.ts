@@ -9,6 +9,12 @@ export const TOPICS = {
   positions: 'telemetry.positions.v1',
   dlq: 'telemetry.dlq.v1',
   livePositions: 'live.positions.v1',
+  /** ETA updates of vehicles with a destination (stream, keyed by vehicle). */
+  liveEtas: 'live.etas.v1',
+  /** Driving, geofence, idling, device and offline events worth a dispatcher's eye (stream, keyed by vehicle). */
+  liveAlerts: 'live.alerts.v1',
+  /** Dispatch order status changes (api, keyed by order). */
+  liveOrders: 'live.orders.v1',
   deviceControl: 'control.devices.v1',
 } as const
 
@@ -100,3 +106,78 @@ export const DeviceControlV1 = Type.Object(
   { additionalProperties: false },
 )
 export type DeviceControlV1 = Static<typeof DeviceControlV1>
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+
+/** A vehicle's estimated arrival at its destination, recomputed as it moves. */
+export const LiveEtaV1 = Type.Object(
+  {
+    orgId: Uuid,
+    vehicleId: Uuid,
+    /** The fix the estimate was computed at, epoch ms. */
+    ts: Type.Integer(),
+    destination: Type.Object({ lat: Type.Number(), lon: Type.Number() }, { additionalProperties: false }),
+    /** The dispatch order that set the destination, if any. */
+    orderId: Nullable(Uuid),
+    remainingM: Type.Number({ minimum: 0 }),
+    /** Estimated arrival, epoch ms. */
+    etaTs: Type.Integer(),
+    /** True once the vehicle is inside the destination's radius (the last message for this destination). */
+    arrived: Type.Boolean(),
+  },
+  { additionalProperties: false },
+)
+export type LiveEtaV1 = Static<typeof LiveEtaV1>
+
+export const ALERT_KINDS = [
+  'overspeed',
+  'harsh_acceleration',
+  'harsh_braking',
+  'harsh_cornering',
+  'idling',
+  'geofence_enter',
+  'geofence_exit',
+  'geofence_dwell',
+  /** An event a device reported on devices/<id>/events (a dashcam collision, say). */
+  'device_event',
+  'device_offline',
+] as const
+export type AlertKind = (typeof ALERT_KINDS)[number]
+
+/** Something that happened to a vehicle, for the dispatchers' alerts feed. */
+export const LiveAlertV1 = Type.Object(
+  {
+    /** Stable per event: a replay publishes the same id again. */
+    id: Type.String({ minLength: 1, maxLength: 200 }),
+    orgId: Uuid,
+    vehicleId: Uuid,
+    kind: Type.Union(ALERT_KINDS.map((k) => Type.Literal(k))),
+    severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
+    /** Event time, epoch ms. */
+    ts: Type.Integer(),
+    lat: Nullable(Type.Number()),
+    lon: Nullable(Type.Number()),
+    /** One line for a person: "Overspeed 92 km/h in a 50 km/h zone". */
+    message: Type.String({ maxLength: 500 }),
+    geofenceId: Nullable(Uuid),
+    driverId: Nullable(Uuid),
+  },
+  { additionalProperties: false },
+)
+export type LiveAlertV1 = Static<typeof LiveAlertV1>
+
+/** A dispatch order's status change (or assignment change), published by the API after its transaction commits. */
+export const LiveOrderV1 = Type.Object(
+  {
+    orgId: Uuid,
+    orderId: Uuid,
+    number: Type.String(),
+    status: Type.String(),
+    vehicleId: Nullable(Uuid),
+    driverId: Nullable(Uuid),
+    /** Change time, epoch ms. */
+    at: Type.Integer(),
+  },
+  { additionalProperties: false },
+)
+export type LiveOrderV1 = Static<typeof LiveOrderV1>

@@ -166,7 +166,7 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
     if (has('stream')) {
       platform.stream = await startStream({
         bus, clickhouse: clickhouse!.client, pool: postgres.pool, logger, registry,
-        sinkBatchSize: config.sinkBatchSize, sinkFlushMs: config.sinkFlushMs,
+        sinkBatchSize: config.sinkBatchSize, sinkFlushMs: config.sinkFlushMs, analytics: config.analytics,
       })
       closers.push(() => platform.stream!.close())
       // Before the stream stops: let it commit everything ingest handed over.

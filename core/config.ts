@@ -26,6 +26,15 @@ const INT_VARS = {
   BUS_MAX_BUFFERED: { min: 100, max: 10_000_000, default: 50_000 },
   SINK_BATCH_SIZE: { min: 1, max: 1_000_000, default: 5000 },
   SINK_FLUSH_MS: { min: 10, max: 60_000, default: 1000 },
+  ANALYTICS_REORDER_WINDOW_MS: { min: 0, max: 3_600_000, default: 5000 },
+  ANALYTICS_REFRESH_MS: { min: 100, max: 3_600_000, default: 5000 },
+  ANALYTICS_PROFILE_REFRESH_S: { min: 1, max: 86_400, default: 300 },
+  ANALYTICS_STOP_MIN_S: { min: 10, max: 86_400, default: 120 },
+  ANALYTICS_TRIP_MIN_DISTANCE_M: { min: 10, max: 100_000, default: 200 },
+  ANALYTICS_IDLE_MIN_S: { min: 10, max: 86_400, default: 120 },
+  ANALYTICS_OVERSPEED_KMH: { min: 10, max: 400, default: 90 },
+  ANALYTICS_OVERSPEED_MIN_S: { min: 0, max: 3600, default: 10 },
+  POSITIONS_TTL_DAYS: { min: 0, max: 36_500, default: 0 },
   MQTT_MAX_PAYLOAD_BYTES: { min: 1024, max: 16 * 1024 * 1024, default: 256 * 1024 },
   ACCESS_TOKEN_TTL_S: { min: 30, max: 86_400, default: 900 },
   REFRESH_TOKEN_TTL_S: { min: 60, max: 90 * 86_400, default: 30 * 86_400 },
@@ -73,6 +82,19 @@ export interface Config {
   busNamespace: string
   sinkBatchSize: number
   sinkFlushMs: number
+  /** Stream analytics (stream/analytics): reorder window, refresh intervals and detection thresholds. */
+  analytics: {
+    reorderWindowMs: number
+    refreshMs: number
+    profileRefreshMs: number
+    stopMinS: number
+    tripMinDistanceM: number
+    idleMinS: number
+    overspeedKmh: number
+    overspeedMinS: number
+  }
+  /** Raw positions kept this many days in ClickHouse (0 = forever). */
+  positionsTtlDays: number
   logLevel: LogLevel
   /** Login, refresh and password reset attempts per window, per account and per client address. */
   authRateLimit: { perAccount: number; perAddress: number; windowMs: number }
@@ -228,6 +250,17 @@ export function loadConfig(env: Env = process.env): Config {
     busNamespace,
     sinkBatchSize: parseIntVar(env, 'SINK_BATCH_SIZE', problems),
     sinkFlushMs: parseIntVar(env, 'SINK_FLUSH_MS', problems),
+    analytics: {
+      reorderWindowMs: parseIntVar(env, 'ANALYTICS_REORDER_WINDOW_MS', problems),
+      refreshMs: parseIntVar(env, 'ANALYTICS_REFRESH_MS', problems),
+      profileRefreshMs: parseIntVar(env, 'ANALYTICS_PROFILE_REFRESH_S', problems) * 1000,
+      stopMinS: parseIntVar(env, 'ANALYTICS_STOP_MIN_S', problems),
+      tripMinDistanceM: parseIntVar(env, 'ANALYTICS_TRIP_MIN_DISTANCE_M', problems),
+      idleMinS: parseIntVar(env, 'ANALYTICS_IDLE_MIN_S', problems),
+      overspeedKmh: parseIntVar(env, 'ANALYTICS_OVERSPEED_KMH', problems),
+      overspeedMinS: parseIntVar(env, 'ANALYTICS_OVERSPEED_MIN_S', problems),
+    },
+    positionsTtlDays: parseIntVar(env, 'POSITIONS_TTL_DAYS', problems),
     logLevel,
     authRateLimit: {
       perAccount: parseIntVar(env, 'AUTH_RATE_LIMIT_PER_ACCOUNT', problems),

@@ -27,6 +27,8 @@ export interface PositionsProcessorDeps {
   registry: Registry
   batchSize: number
   flushMs: number
+  /** Runs on each sink batch once its fixes are stored, before the commit (stream/analytics). */
+  afterStore?: (positions: PositionV1[]) => Promise<void>
 }
 
 function createMetrics(registry: Registry) {
@@ -71,6 +73,7 @@ export async function startPositionsProcessor(deps: PositionsProcessorDeps): Pro
       try {
         await repository.insertFacts(positions, `${batch.topic}:${batch.partition}:${first}-${last}`)
         await repository.upsertLatest(newestPerVehicle(positions))
+        await deps.afterStore?.(positions)
       } catch (err) {
         metrics.writeFailures.inc()
         throw err

@@ -49,6 +49,9 @@ import { DriversRepository } from './drivers/drivers.repository.js'
 import { BACKGROUND_CHECK_CALLBACK_PATH, driversRoutes } from './drivers/drivers.routes.js'
 import { DriversService } from './drivers/drivers.service.js'
 import { devicesRoutes } from './devices/devices.routes.js'
+import { AnalyticsReader } from './analytics/analytics.repository.js'
+import { analyticsRoutes } from './analytics/analytics.routes.js'
+import { AnalyticsService } from './analytics/analytics.service.js'
 import { DevicesService } from './devices/devices.service.js'
 
 export interface ApiDeps {
@@ -153,6 +156,9 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await deps.bus.ensureTopics([TOPICS.deviceControl])
   await app.register(devicesRoutes, {
     service: new DevicesService(deps.pool, new DevicesRepository(deps.pool), vehicles, audit, deps.bus, deps.logger),
+  })
+  await app.register(analyticsRoutes, {
+    service: new AnalyticsService(deps.pool, deps.clickhouse ? new AnalyticsReader(deps.clickhouse) : undefined, audit),
   })
   await app.ready()
   return { app, tokens, users, routes, documents }

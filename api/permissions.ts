@@ -20,6 +20,7 @@ export const PERMISSIONS = [
   'telemetry:read',
   'live:read',
   'dashboards:read',
+  'analytics:manage',
   'exports:read',
   'orders:read',
   'orders:write',

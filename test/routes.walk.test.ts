@@ -32,6 +32,7 @@ interface Org {
   notificationId: string
   driverDocumentId: string
   vehicleDocumentId: string
+  replayId: string
 }
 
 type DriverStage = 'applicant' | 'background_check' | 'passed' | 'training' | 'trained' | 'approved' | 'active'
@@ -157,6 +158,14 @@ const ROUTES: Record<string, RouteCase> = {
   'POST /api/v1/users/:id/deactivate': { params: async (c, o) => ({ id: o === c.a ? await c.newUser() : o.userId }), audit: 'user.deactivate' },
   'POST /api/v1/users/:id/activate': { params: async (c, o) => ({ id: o === c.a ? await c.newUser() : o.userId }), audit: 'user.activate' },
   'POST /api/v1/users/:id/password': { params: async (c, o) => ({ id: o === c.a ? await c.newUser() : o.userId }), body: () => ({ password: 'walk new password' }), audit: 'user.password_reset' },
+  'GET /api/v1/dashboards/fleet': {},
+  'GET /api/v1/dashboards/vehicles/:id': { params: (_c, o) => ({ id: o.vehicleId }) },
+  'GET /api/v1/dashboards/drivers/:id': { params: (_c, o) => ({ id: o.driverId }) },
+  'GET /api/v1/analytics/heatmap': { query: '?minLat=52&minLon=13&maxLat=53&maxLon=14' },
+  'GET /api/v1/trips': {},
+  'GET /api/v1/events': {},
+  'POST /api/v1/analytics/replays': { body: (c) => ({ vehicleIds: [c.a.vehicleId], from: '2026-01-01T00:00:00Z' }), audit: 'analytics.replay_requested', expect: 202 },
+  'GET /api/v1/analytics/replays/:id': { params: (_c, o) => ({ id: o.replayId }) },
   'GET /api/v1/audit': {},
   'GET /api/v1/audit/export': {},
   'POST /api/v1/auth/login': { body: () => ({ email: 'admin@test.local', password: 'correct horse battery' }), audit: 'auth.login' },
@@ -193,9 +202,11 @@ async function setUpOrg(adminToken: string): Promise<Org> {
   })
   const driverDocument = await api(base, 'POST', `/api/v1/drivers/${driver.body.id}/documents?kind=licence`, { token: adminToken, body: pdfForm() })
   const vehicleDocument = await api(base, 'POST', `/api/v1/vehicles/${vehicle.vehicleId}/documents?kind=insurance`, { token: adminToken, body: pdfForm() })
+  const replay = await api(base, 'POST', '/api/v1/analytics/replays', { token: adminToken, body: { vehicleIds: [vehicle.vehicleId], from: '2026-01-01T00:00:00Z' } })
   return {
     adminToken, adminId, vehicleId: vehicle.vehicleId, deviceId: vehicle.deviceId, userId: user.id, driverId: driver.body.id,
     notificationId: sent.notificationIds[0]!, driverDocumentId: driverDocument.body.id, vehicleDocumentId: vehicleDocument.body.id,
+    replayId: replay.body.id,
   }
 }
 
@@ -373,7 +384,7 @@ describe('reads, route by route', () => {
     for (const r of routes.filter((x) => !x.public && x.method === 'GET')) {
       const c = ROUTES[key(r)]!
       const params = c.params ? await c.params(ctx, ctx.a) : {}
-      const res = await api(base, 'GET', fill(r.url, params), { token: c.token ? await c.token(ctx) : ctx.a.adminToken })
+      const res = await api(base, 'GET', `${fill(r.url, params)}${c.query ?? ''}`, { token: c.token ? await c.token(ctx) : ctx.a.adminToken })
       expect(res.status, `${key(r)}: ${JSON.stringify(res.body)}`).toBe(c.expect ?? 200)
       // Every list is a page: {items, nextCursor}, with a capped page size.
       if (Array.isArray(res.body?.items)) {

@@ -1,0 +1,164 @@
+/**
+ * Stream analytics end to end: scripted vehicle days (the simulator's ground
+ * truth) published over MQTT, facts in ClickHouse, dashboards over REST; the
+ * same day uploaded out of order gives the same facts; a replay of the day
+ * rewrites them row for row; a restart neither loses nor double-counts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Scenario, type ScenarioFix } from '../sim/scenario.js'
+import { DEFAULT_ANALYTICS_SETTINGS as S } from '../stream/analytics/detector.js'
+import {
+  api, clickhouseRows, connectDevice, login, provisionVehicle, startTestPlatform, tokenForRole, waitFor,
+  type ProvisionedVehicle, type TestPlatform,
+} from './helpers/platform.js'
+
+const DAY = '2026-11-02'
+const T0 = Date.parse(`${DAY}T06:00:00Z`)
+const START = { lat: 52.52, lon: 13.405 }
+
+function workday(): Scenario {
+  return new Scenario(START, T0, 2, 11)
+    .park(900).idle(60)
+    .drive({ distanceM: 4000, bearing: 60, cruiseKmh: 50 }).idle(30)
+    .drive({ distanceM: 2500, bearing: 80, cruiseKmh: 45, harshBrakeAt: 0.5 })
+    .idle(200).park(1200).idle(40)
+    .drive({ distanceM: 6000, bearing: 200, cruiseKmh: 70, harshBrakeAt: 0.3 })
+    .park(600).idle(30)
+    .drive({ distanceM: 3000, bearing: 300, cruiseKmh: 40 })
+    .park(1800)
+}
+
+let platform: TestPlatform
+let token: string
+const day = workday()
+const truth = day.truth(S.stopMinS, S.idleMinS)
+
+async function publish(vehicle: ProvisionedVehicle, batches: ScenarioFix[][]): Promise<void> {
+  const device = await connectDevice(platform.mqttUrl, vehicle)
+  for (const batch of batches) await device.publishAsync(vehicle.topic, JSON.stringify(batch), { qos: 1 })
+  await device.endAsync()
+}
+
+const chunk = <T>(list: T[], n: number): T[][] => Array.from({ length: Math.ceil(list.length / n) }, (_, i) => list.slice(i * n, (i + 1) * n))
+
+interface Facts { trips: any[]; stops: any[]; idles: any[]; events: any[]; kpis: any[] }
+
+async function factsOf(vehicleId: string): Promise<Facts> {
+  const q = (sql: string) => clickhouseRows<any>(platform, sql, { v: vehicleId })
+  const [trips, stops, idles, events, kpis] = await Promise.all([
+    q(`SELECT toUnixTimestamp64Milli(start_ts) AS s, toUnixTimestamp64Milli(end_ts) AS e, round(distance_m) AS d, round(max_speed_kmh) AS m FROM trips FINAL WHERE vehicle_id = {v:UUID} ORDER BY start_ts`),
+    q(`SELECT toUnixTimestamp64Milli(start_ts) AS s, toUnixTimestamp64Milli(end_ts) AS e FROM stops FINAL WHERE vehicle_id = {v:UUID} ORDER BY start_ts`),
+    q(`SELECT toUnixTimestamp64Milli(start_ts) AS s, toUnixTimestamp64Milli(end_ts) AS e FROM idles FINAL WHERE vehicle_id = {v:UUID} ORDER BY start_ts`),
+    q(`SELECT kind, toUnixTimestamp64Milli(ts) AS s FROM driving_events FINAL WHERE vehicle_id = {v:UUID} ORDER BY ts`),
+    q(`SELECT toString(day) AS day, trips, round(distance_m) AS d, driving_s, idle_s, stops, harsh_events FROM vehicle_daily_kpis FINAL WHERE vehicle_id = {v:UUID} ORDER BY day`),
+  ])
+  return { trips, stops, idles, events, kpis }
+}
+
+/** Waits until the vehicle's facts show every trip of the truth and stop changing. */
+async function settledFacts(vehicleId: string): Promise<Facts> {
+  let last = ''
+  return waitFor(async () => {
+    const f = await factsOf(vehicleId)
+    const now = JSON.stringify(f)
+    const settled = f.trips.length === truth.trips.length && f.kpis.length > 0 && now === last
+    last = now
+    return settled ? f : undefined
+  }, { timeoutMs: 60_000, intervalMs: 500, what: `the facts of ${vehicleId}` })
+}
+
+beforeAll(async () => {
+  platform = await startTestPlatform({ ANALYTICS_REORDER_WINDOW_MS: '1000', ANALYTICS_REFRESH_MS: '200', SINK_FLUSH_MS: '100' })
+  token = await login(platform.apiUrl)
+}, 60_000)
+afterAll(async () => {
+  await platform?.close()
+})
+
+describe('stream analytics over MQTT', () => {
+  let inOrder: ProvisionedVehicle
+  let inOrderFacts: Facts
+
+  it('finds the ground truth: trips, stops, idles and harsh braking, with daily KPIs and dashboards', async () => {
+    inOrder = await provisionVehicle(platform.apiUrl, token, 'Truth van')
+    await publish(inOrder, chunk(day.fixList, 200))
+    inOrderFacts = await settledFacts(inOrder.vehicleId)
+    const f = inOrderFacts
+    expect(f.trips).toHaveLength(truth.trips.length)
+    f.trips.forEach((t, i) => {
+      expect(Math.abs(Number(t.s) - truth.trips[i]!.startTs)).toBeLessThanOrEqual(2500)
+      expect(Math.abs(Number(t.e) - truth.trips[i]!.endTs)).toBeLessThanOrEqual(2500)
+    })
+    expect(f.stops).toHaveLength(truth.stops.length)
+    expect(f.idles).toHaveLength(truth.idles.length)
+    expect(f.events.map((e) => e.kind)).toEqual(['harsh_braking', 'harsh_braking'])
+    expect(f.kpis).toEqual([expect.objectContaining({ day: DAY, trips: truth.trips.length, harsh_events: 2 })])
+
+    const analyst = await tokenForRole(platform.apiUrl, token, 'analyst')
+    const dash = await api(platform.apiUrl, 'GET', `/api/v1/dashboards/vehicles/${inOrder.vehicleId}?day=${DAY}`, { token: analyst })
+    expect(dash.body).toMatchObject({ vehicleId: inOrder.vehicleId })
+    expect(dash.body.trips).toHaveLength(truth.trips.length)
+    expect(dash.body.kpis).toMatchObject({ trips: truth.trips.length, harshEvents: 2, stops: truth.stops.length })
+    expect(dash.body.kpis.distanceKm).toBeCloseTo(truth.trips.reduce((a, t) => a + t.distanceM, 0) / 1000, 0)
+    expect(dash.body.kpis.safetyScore).toBeLessThan(100)
+    expect(dash.body.latestFix).toMatchObject({ lat: expect.any(Number) })
+
+    const trips = await api(platform.apiUrl, 'GET', `/api/v1/trips?vehicleId=${inOrder.vehicleId}&from=${DAY}T00:00:00Z&to=${DAY}T23:59:59Z&limit=2`, { token: analyst })
+    expect(trips.status).toBe(200)
+    expect(trips.body.items).toHaveLength(2)
+    const rest = await api(platform.apiUrl, 'GET', `/api/v1/trips?vehicleId=${inOrder.vehicleId}&from=${DAY}T00:00:00Z&to=${DAY}T23:59:59Z&limit=2&cursor=${trips.body.nextCursor}`, { token: analyst })
+    expect([...trips.body.items, ...rest.body.items].map((t: any) => t.startTs)).toEqual(f.trips.map((t) => new Date(Number(t.s)).toISOString()).reverse())
+
+    const events = await api(platform.apiUrl, 'GET', `/api/v1/events?vehicleId=${inOrder.vehicleId}&kind=harsh_braking&from=${DAY}T00:00:00Z&to=${DAY}T23:59:59Z`, { token: analyst })
+    expect(events.body.items).toHaveLength(2)
+
+    const heat = await api(platform.apiUrl, 'GET', `/api/v1/analytics/heatmap?minLat=52&minLon=13&maxLat=53&maxLon=14&from=${DAY}T00:00:00Z&to=${DAY}T23:59:59Z`, { token: analyst })
+    expect(heat.status).toBe(200)
+    expect(heat.body.cells.reduce((a: number, c: any) => a + c.fixes, 0)).toBe(day.fixList.length)
+
+    const fleet = await api(platform.apiUrl, 'GET', '/api/v1/dashboards/fleet', { token: analyst })
+    expect(fleet.status).toBe(200)
+    expect(fleet.body.vehicles.total).toBeGreaterThanOrEqual(1)
+    // A dispatcher has no dashboards.
+    const dispatcher = await tokenForRole(platform.apiUrl, token, 'dispatcher')
+    expect((await api(platform.apiUrl, 'GET', '/api/v1/dashboards/fleet', { token: dispatcher })).status).toBe(403)
+  })
+
+  it('gives the same facts when part of the day is uploaded late, after the rest (out of order)', async () => {
+    const late = await provisionVehicle(platform.apiUrl, token, 'Late uploader')
+    const fixes = day.fixList
+    // The device was out of coverage during the second trip: that stretch arrives last.
+    const gapFrom = truth.trips[0]!.endTs
+    const gapTo = truth.trips[1]!.endTs + 60_000
+    const live = fixes.filter((f) => f.ts < gapFrom || f.ts > gapTo)
+    const buffered = fixes.filter((f) => f.ts >= gapFrom && f.ts <= gapTo)
+    await publish(late, chunk(live, 200))
+    await waitFor(async () => (await factsOf(late.vehicleId)).trips.length >= truth.trips.length - 1 || undefined, { timeoutMs: 60_000, what: 'the live part processed' })
+    await publish(late, chunk(buffered, 500))
+    const f = await settledFacts(late.vehicleId)
+    expect(f).toEqual(inOrderFacts)
+    const lateRows = await clickhouseRows<{ n: number }>(platform, 'SELECT count() AS n FROM late_fixes WHERE vehicle_id = {v:UUID}', { v: late.vehicleId })
+    expect(Number(lateRows[0]!.n)).toBe(buffered.length)
+  })
+
+  it('replays the day to the same rows, reporting its progress', async () => {
+    const before = await factsOf(inOrder.vehicleId)
+    const res = await api(platform.apiUrl, 'POST', '/api/v1/analytics/replays', { token, body: { vehicleIds: [inOrder.vehicleId], from: `${DAY}T00:00:00Z` } })
+    expect(res.status).toBe(202)
+    expect(res.body).toMatchObject({ status: 'pending', vehicles: 1, vehiclesDone: 0 })
+    const done = await waitFor(async () => {
+      const r = await api(platform.apiUrl, 'GET', `/api/v1/analytics/replays/${res.body.id}`, { token })
+      return r.body.status === 'done' || r.body.status === 'failed' ? r.body : undefined
+    }, { timeoutMs: 30_000, what: 'the replay to finish' })
+    expect(done).toMatchObject({ status: 'done', vehiclesDone: 1, fixesRead: day.fixList.length })
+    expect(await factsOf(inOrder.vehicleId)).toEqual(before)
+    // Only an admin may replay.
+    const analyst = await tokenForRole(platform.apiUrl, token, 'analyst')
+    expect((await api(platform.apiUrl, 'POST', '/api/v1/analytics/replays', { token: analyst, body: { from: `${DAY}T00:00:00Z` } })).status).toBe(403)
+  })
+
+  it('answers 404 for another organization\'s vehicle and 400 for a bad box', async () => {
+    expect((await api(platform.apiUrl, 'GET', '/api/v1/dashboards/vehicles/00000000-0000-4000-8000-000000000000', { token })).status).toBe(404)
+    expect((await api(platform.apiUrl, 'GET', '/api/v1/analytics/heatmap?minLat=53&minLon=13&maxLat=52&maxLon=14', { token })).status).toBe(400)
+  })
+})

@@ -7,13 +7,17 @@
 import { ConfigError, loadConfig } from '../core/config.js'
 import { createLogger } from '../core/logger.js'
 import { ROLES, startPlatform, type RoleName } from './platform.js'
+import { replayCommand } from './replay.js'
 
 const USAGE = `usage: fleetpulse <all | ${ROLES.join(' | ')}> [role ...]
+       fleetpulse replay --from <ISO time> [--vehicle <id> ...] [--api <url>]
 
   all      ingest + stream + api in one process (what npm start runs)
   ingest   MQTT broker (TCP and WebSocket): devices in, bus out
   stream   processors: bus in, ClickHouse / Postgres / live topics out
   api      REST API, Socket.IO /live, OpenAPI at /docs
+  replay   recompute the stream analytics of vehicles through a running API
+           (fleetpulse replay --help)
 
 Configuration comes from environment variables; see the README.`
 
@@ -29,6 +33,7 @@ function parseRoles(args: string[]): RoleName[] | undefined {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'replay') process.exit(await replayCommand(process.argv.slice(3)))
   let roles: RoleName[] | undefined
   try {
     roles = parseRoles(process.argv.slice(2))

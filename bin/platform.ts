@@ -16,7 +16,7 @@ import { createClickHouse, type ClickHouse } from '../core/clickhouse.js'
 import type { Config } from '../core/config.js'
 import { createLogger, type Logger } from '../core/logger.js'
 import { createMetricsRegistry, registerBusMetrics, type Registry } from '../core/metrics.js'
-import { migrateClickHouse, migratePostgres } from '../core/migrate.js'
+import { applyPositionsTtl, migrateClickHouse, migratePostgres } from '../core/migrate.js'
 import { createPostgres, type Postgres } from '../core/postgres.js'
 import { generateSecret } from '../core/secrets.js'
 import { DevicesRepository } from '../ingest/devices.repository.js'
@@ -109,6 +109,7 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
       })
       closers.push(() => clickhouse!.close())
       await migrateClickHouse(clickhouse, logger)
+      if (has('stream')) await applyPositionsTtl(clickhouse, config.positionsTtlDays, logger)
     }
     closers.push(() => bus.close())
 

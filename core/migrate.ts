@@ -100,3 +100,24 @@ export async function migrateClickHouse(ch: ClickHouse, logger: Logger, dir = pa
   }
   return applied
 }
+
+/**
+ * Raw positions kept `days` days (0 = forever), from POSITIONS_TTL_DAYS: set on
+ * the table when it differs from what is there. Parts already written are
+ * cleaned by ClickHouse's merges (no rewrite of the whole table at start-up).
+ */
+export async function applyPositionsTtl(ch: ClickHouse, days: number, logger: Logger): Promise<void> {
+  const rs = await ch.client.query({
+    query: `SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = 'positions'`,
+    format: 'JSONEachRow',
+  })
+  const ddl = (await rs.json<{ q: string }>())[0]?.q ?? ''
+  const current = /TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)/.exec(ddl)
+  const currentDays = current ? Number(current[1]) : 0
+  if (currentDays === days && (days > 0 || !/\bTTL\b/.test(ddl))) return
+  await ch.client.command({
+    query: days > 0 ? `ALTER TABLE positions MODIFY TTL toDateTime(ts) + toIntervalDay(${Math.floor(days)})` : 'ALTER TABLE positions REMOVE TTL',
+    clickhouse_settings: { materialize_ttl_after_modify: 0 },
+  })
+  logger.info({ days }, days > 0 ? 'positions TTL set' : 'positions TTL removed')
+}

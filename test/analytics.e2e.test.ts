@@ -7,8 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Scenario, type ScenarioFix } from '../sim/scenario.js'
 import { DEFAULT_ANALYTICS_SETTINGS as S } from '../stream/analytics/detector.js'
+import { Registry } from 'prom-client'
+import { replayCommand } from '../bin/replay.js'
+import { startStream } from '../stream/app.js'
 import {
-  api, clickhouseRows, connectDevice, login, provisionVehicle, startTestPlatform, tokenForRole, waitFor,
+  ADMIN_EMAIL, ADMIN_PASSWORD, api, clickhouseRows, connectDevice, login, provisionVehicle, startTestPlatform, tokenForRole, waitFor,
   type ProvisionedVehicle, type TestPlatform,
 } from './helpers/platform.js'
 
@@ -141,6 +144,22 @@ describe('stream analytics over MQTT', () => {
     expect(Number(lateRows[0]!.n)).toBe(buffered.length)
   })
 
+  it('neither loses nor double-counts across a restart of the stream in the middle of a trip', async () => {
+    const restarted = await provisionVehicle(platform.apiUrl, token, 'Restarted')
+    const middle = (truth.trips[2]!.startTs + truth.trips[2]!.endTs) / 2
+    const fixes = day.fixList
+    await publish(restarted, chunk(fixes.filter((f) => f.ts <= middle), 200))
+    await waitFor(async () => (await factsOf(restarted.vehicleId)).trips.length === 2 || undefined, { timeoutMs: 60_000, what: 'the first trips' })
+    // A new stream on the same stores, with nothing in memory: it restores the vehicle from its checkpoint and stored fixes.
+    await platform.stream!.close()
+    platform.stream = await startStream({
+      bus: platform.bus, clickhouse: platform.clickhouse!.client, pool: platform.postgres.pool, logger: platform.logger,
+      registry: new Registry(), sinkBatchSize: platform.config.sinkBatchSize, sinkFlushMs: platform.config.sinkFlushMs, analytics: platform.config.analytics,
+    })
+    await publish(restarted, chunk(fixes.filter((f) => f.ts > middle), 200))
+    expect(await settledFacts(restarted.vehicleId)).toEqual(inOrderFacts)
+  })
+
   it('replays the day to the same rows, reporting its progress', async () => {
     const before = await factsOf(inOrder.vehicleId)
     const res = await api(platform.apiUrl, 'POST', '/api/v1/analytics/replays', { token, body: { vehicleIds: [inOrder.vehicleId], from: `${DAY}T00:00:00Z` } })
@@ -152,6 +171,22 @@ describe('stream analytics over MQTT', () => {
     }, { timeoutMs: 30_000, what: 'the replay to finish' })
     expect(done).toMatchObject({ status: 'done', vehiclesDone: 1, fixesRead: day.fixList.length })
     expect(await factsOf(inOrder.vehicleId)).toEqual(before)
+
+    // The CLI does the same through the API, showing the progress.
+    const printed: string[] = []
+    const log = console.log
+    console.log = (line: string) => printed.push(line)
+    try {
+      const code = await replayCommand(['--from', `${DAY}T12:00:00Z`, '--vehicle', inOrder.vehicleId, '--api', platform.apiUrl], {
+        FLEETPULSE_EMAIL: ADMIN_EMAIL, FLEETPULSE_PASSWORD: ADMIN_PASSWORD,
+      })
+      expect(code).toBe(0)
+    } finally {
+      console.log = log
+    }
+    expect(printed.at(-1)).toMatch(/^done: 1\/1 vehicles, \d+ fixes read$/)
+    expect(await factsOf(inOrder.vehicleId)).toEqual(before)
+    expect(await replayCommand(['--vehicle', inOrder.vehicleId])).toBe(2)
     // Only an admin may replay.
     const analyst = await tokenForRole(platform.apiUrl, token, 'analyst')
     expect((await api(platform.apiUrl, 'POST', '/api/v1/analytics/replays', { token: analyst, body: { from: `${DAY}T00:00:00Z` } })).status).toBe(403)

@@ -34,6 +34,7 @@ const INT_VARS = {
   ANALYTICS_IDLE_MIN_S: { min: 10, max: 86_400, default: 120 },
   ANALYTICS_OVERSPEED_KMH: { min: 10, max: 400, default: 90 },
   ANALYTICS_OVERSPEED_MIN_S: { min: 0, max: 3600, default: 10 },
+  OFFLINE_AFTER_S: { min: 5, max: 86_400, default: 600 },
   POSITIONS_TTL_DAYS: { min: 0, max: 36_500, default: 0 },
   MQTT_MAX_PAYLOAD_BYTES: { min: 1024, max: 16 * 1024 * 1024, default: 256 * 1024 },
   ACCESS_TOKEN_TTL_S: { min: 30, max: 86_400, default: 900 },
@@ -92,6 +93,7 @@ export interface Config {
     idleMinS: number
     overspeedKmh: number
     overspeedMinS: number
+    offlineAfterMs: number
   }
   /** Raw positions kept this many days in ClickHouse (0 = forever). */
   positionsTtlDays: number
@@ -259,6 +261,7 @@ export function loadConfig(env: Env = process.env): Config {
       idleMinS: parseIntVar(env, 'ANALYTICS_IDLE_MIN_S', problems),
       overspeedKmh: parseIntVar(env, 'ANALYTICS_OVERSPEED_KMH', problems),
       overspeedMinS: parseIntVar(env, 'ANALYTICS_OVERSPEED_MIN_S', problems),
+      offlineAfterMs: parseIntVar(env, 'OFFLINE_AFTER_S', problems) * 1000,
     },
     positionsTtlDays: parseIntVar(env, 'POSITIONS_TTL_DAYS', problems),
     logLevel,

@@ -11,6 +11,7 @@ import { TOPICS } from '../schemas/topics.v1.js'
 import { AnalyticsProcessor } from './analytics/analytics.processor.js'
 import { AnalyticsRepository } from './analytics/analytics.repository.js'
 import { DEFAULT_ANALYTICS_SETTINGS } from './analytics/detector.js'
+import { startOfflineWatch } from './analytics/offline.js'
 import { ReplayRunner } from './analytics/replays.js'
 import { Surroundings } from './analytics/surroundings.js'
 import { PositionsRepository } from './positions.repository.js'
@@ -33,6 +34,7 @@ export interface StreamDeps {
     idleMinS: number
     overspeedKmh: number
     overspeedMinS: number
+    offlineAfterMs: number
   }
 }
 
@@ -66,6 +68,7 @@ export async function startStream(deps: StreamDeps): Promise<Stream> {
   })
   await deps.bus.ensureTopics([TOPICS.liveAlerts, TOPICS.liveEtas])
   analytics.start()
+  const offline = startOfflineWatch({ pool: deps.pool, bus: deps.bus, logger: deps.logger, offlineAfterMs: a.offlineAfterMs, checkEveryMs: Math.min(60_000, a.offlineAfterMs) })
   const replays = new ReplayRunner({ pool: deps.pool, processor: analytics, logger: deps.logger, pollMs: Math.min(2000, a.refreshMs) })
   replays.start()
   const subscriptions = await startPositionsProcessor({
@@ -81,6 +84,7 @@ export async function startStream(deps: StreamDeps): Promise<Stream> {
   return {
     analytics,
     close: async () => {
+      offline.stop()
       await replays.stop()
       await Promise.all(subscriptions.map((s) => s.close()))
       await analytics.close()

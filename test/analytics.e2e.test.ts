@@ -10,6 +10,7 @@ import { DEFAULT_ANALYTICS_SETTINGS as S } from '../stream/analytics/detector.js
 import { Registry } from 'prom-client'
 import { replayCommand } from '../bin/replay.js'
 import { startStream } from '../stream/app.js'
+import { TOPICS, type LiveAlertV1 } from '../schemas/topics.v1.js'
 import {
   ADMIN_EMAIL, ADMIN_PASSWORD, api, clickhouseRows, connectDevice, login, provisionVehicle, startTestPlatform, tokenForRole, waitFor,
   type ProvisionedVehicle, type TestPlatform,
@@ -33,6 +34,7 @@ function workday(): Scenario {
 
 let platform: TestPlatform
 let token: string
+const alerts: LiveAlertV1[] = []
 const day = workday()
 const truth = day.truth(S.stopMinS, S.idleMinS)
 
@@ -71,8 +73,11 @@ async function settledFacts(vehicleId: string): Promise<Facts> {
 }
 
 beforeAll(async () => {
-  platform = await startTestPlatform({ ANALYTICS_REORDER_WINDOW_MS: '1000', ANALYTICS_REFRESH_MS: '200', SINK_FLUSH_MS: '100' })
+  platform = await startTestPlatform({ ANALYTICS_REORDER_WINDOW_MS: '1000', ANALYTICS_REFRESH_MS: '200', SINK_FLUSH_MS: '100', OFFLINE_AFTER_S: '5' })
   token = await login(platform.apiUrl)
+  await platform.bus.subscribe({ topic: TOPICS.liveAlerts, groupId: `test-alerts-${Date.now()}`, fromBeginning: true }, async (batch) => {
+    for (const m of batch.messages) alerts.push(JSON.parse(m.value.toString()) as LiveAlertV1)
+  })
 }, 60_000)
 afterAll(async () => {
   await platform?.close()
@@ -190,6 +195,17 @@ describe('stream analytics over MQTT', () => {
     // Only an admin may replay.
     const analyst = await tokenForRole(platform.apiUrl, token, 'analyst')
     expect((await api(platform.apiUrl, 'POST', '/api/v1/analytics/replays', { token: analyst, body: { from: `${DAY}T00:00:00Z` } })).status).toBe(403)
+  })
+
+  it('publishes alerts for the live feed: the harsh braking of the day, and the device going offline', async () => {
+    const mine = () => alerts.filter((a) => a.vehicleId === inOrder.vehicleId)
+    await waitFor(() => mine().some((a) => a.kind === 'device_offline') || undefined, { timeoutMs: 30_000, what: 'a device_offline alert' })
+    const kinds = mine().map((a) => a.kind)
+    expect(kinds.filter((k) => k === 'harsh_braking').length).toBeGreaterThanOrEqual(2)
+    expect(kinds).toContain('idling')
+    expect(mine().find((a) => a.kind === 'harsh_braking')).toMatchObject({ orgId: expect.any(String), severity: 'warning', message: expect.stringMatching(/^Harsh braking: /) })
+    // Replays and recomputes publish the same ids again; the distinct ids are the day's events.
+    expect(new Set(mine().filter((a) => a.kind === 'harsh_braking').map((a) => a.id)).size).toBe(2)
   })
 
   it('answers 404 for another organization\'s vehicle and 400 for a bad box', async () => {

@@ -22,7 +22,7 @@
  *   speeds alone this needs fixes about 2 s apart or closer; a device with an
  *   accelerometer reports its own events on devices/<id>/events.
  */
-import { greatCircleDistance, latLngToCell, UNITS } from 'h3-js'
+import { latLngToCell } from 'h3-js'
 
 export interface AnalyticsSettings {
   movingSpeedKmh: number
@@ -186,8 +186,14 @@ export interface VehicleState {
 const RECENT = 256
 const CHECKPOINT_EVERY_MS = 3_600_000
 
-export const distanceM = (aLat: number, aLon: number, bLat: number, bLon: number): number =>
-  greatCircleDistance([aLat, aLon], [bLat, bLon], UNITS.m)
+const RAD = Math.PI / 180
+/** Haversine on the mean Earth radius (h3-js's greatCircleDistance, without the call into WebAssembly per fix). */
+export const distanceM = (aLat: number, aLon: number, bLat: number, bLon: number): number => {
+  const dLat = (bLat - aLat) * RAD
+  const dLon = (bLon - aLon) * RAD
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(aLat * RAD) * Math.cos(bLat * RAD) * Math.sin(dLon / 2) ** 2
+  return 2 * 6_371_007.180918475 * Math.asin(Math.min(1, Math.sqrt(h)))
+}
 
 export function initialState(orgId: string, vehicleId: string, fix: DetectorFix): VehicleState {
   return {
@@ -343,7 +349,8 @@ export function applyFix(state: VehicleState, fix: DetectorFix, env: DetectorEnv
   state.lastHeading = fix.heading ?? null
   state.lastOdometerKm = fix.odometer ?? state.lastOdometerKm
   state.recent.push(fix.ts)
-  if (state.recent.length > RECENT) state.recent.splice(0, state.recent.length - RECENT)
+  // Trimmed in steps, not on every fix.
+  if (state.recent.length >= 2 * RECENT) state.recent.splice(0, state.recent.length - RECENT)
   // At each trip's end, and at least hourly (a long stop), so no recompute reads far back.
   if (tripEnded || fix.ts - state.checkpointTs >= CHECKPOINT_EVERY_MS) {
     state.checkpointTs = fix.ts

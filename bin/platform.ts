@@ -136,7 +136,10 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
       await notifications.start({ work: true })
       platform.notifications = notifications
       platform.api = await startApi(
-        { host: config.host, port: config.port, documentReminderIntervalMs: config.documents.reminderIntervalMs },
+        {
+          host: config.host, port: config.port, documentReminderIntervalMs: config.documents.reminderIntervalMs,
+          live: { h3Resolution: config.h3Resolution, ...config.live },
+        },
         {
           pool: postgres.pool,
           documents: { store: documentStore, maxBytes: config.documents.maxBytes },

@@ -49,6 +49,7 @@ import { DriversRepository } from './drivers/drivers.repository.js'
 import { BACKGROUND_CHECK_CALLBACK_PATH, driversRoutes } from './drivers/drivers.routes.js'
 import { DriversService } from './drivers/drivers.service.js'
 import { devicesRoutes } from './devices/devices.routes.js'
+import { consoleRoutes, type ConsoleOptions } from './console/console.routes.js'
 import { DevicesService } from './devices/devices.service.js'
 
 export interface ApiDeps {
@@ -68,6 +69,8 @@ export interface ApiDeps {
   notifications: Notifications
   documents: { store: DocumentStore; maxBytes: number }
   drivers: { publicUrl: string; backgroundCheck: { url: string | undefined; secret: string | undefined }; maxActiveVehiclesPerDriver: number }
+  /** The dispatcher console served at / (absent: no console routes). */
+  console?: ConsoleOptions
   /** Browser origins allowed by CORS; empty = no cross-origin access. */
   corsOrigins: string[]
   bodyLimit?: number
@@ -154,6 +157,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(devicesRoutes, {
     service: new DevicesService(deps.pool, new DevicesRepository(deps.pool), vehicles, audit, deps.bus, deps.logger),
   })
+  if (deps.console) await app.register(consoleRoutes, deps.console)
   await app.ready()
   return { app, tokens, users, routes, documents }
 }

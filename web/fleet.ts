@@ -30,8 +30,13 @@ export function statusOf(v: Vehicle, now: number): Status {
   return (v.position.speed ?? 0) > MOVING_KMH ? 'moving' : 'stopped'
 }
 
+const byName = new Intl.Collator(undefined, { numeric: true }).compare
+
 export class Fleet {
   readonly vehicles = new Map<string, Vehicle>()
+  /** Every vehicle in name order, re-sorted only when the set changes (names do not move). */
+  private sorted: Vehicle[] = []
+  private sortedAt = -1
   /** Bumped on every change; views compare it with what they drew. */
   version = 0
   /** Bumped when the set of vehicles (not just their state) changed. */
@@ -77,14 +82,13 @@ export class Fleet {
 
   /** The vehicles passing the search text and status filter, in name order. */
   filter(query: string, status: string, now: number): Vehicle[] {
-    const q = query.trim().toLowerCase()
-    const out: Vehicle[] = []
-    for (const v of this.vehicles.values()) {
-      if (q && !v.haystack.includes(q)) continue
-      if (status && statusOf(v, now) !== status) continue
-      out.push(v)
+    if (this.sortedAt !== this.membership) {
+      this.sorted = [...this.vehicles.values()].sort((a, b) => byName(a.name, b.name))
+      this.sortedAt = this.membership
     }
-    return out.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }))
+    const q = query.trim().toLowerCase()
+    if (!q && !status) return this.sorted
+    return this.sorted.filter((v) => (!q || v.haystack.includes(q)) && (!status || statusOf(v, now) === status))
   }
 }
 

@@ -7,7 +7,8 @@
  * Updates come from the bus (live.positions.v1, live.etas.v1, live.alerts.v1,
  * live.orders.v1), read by each API node under consumer groups of its own, so
  * every node sees all of them and serves its own sockets: no sticky sessions,
- * no Redis. They are coalesced per room (live.pending.ts) and flushed every
+ * no Redis. They are routed to rooms and viewports (live.router.ts),
+ * coalesced per room (live.pending.ts) and flushed every
  * LIVE_COALESCE_MS as one batch per room and event, encoded once for all the
  * room's sockets; a socket whose transport is backed up is skipped and owed
  * the newest state instead (live.feeds.ts), so nothing queues up behind it.
@@ -23,8 +24,8 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Bus, Subscription } from '../../core/bus/bus.js'
 import { decodeBatch } from '../../core/bus/decode.js'
 import {
-  JoinRequest, LeaveRequest, type JoinAck, type LeaveAck, type LiveAlert, type LiveError, type LiveEvents, type LiveEta, type LiveOrder,
-  type LivePosition, type Snapshot, type SnapshotVehicle,
+  JoinRequest, LeaveRequest, type JoinAck, type LeaveAck, type LiveAlert, type LiveError, type LiveEvents, type LivePosition, type Snapshot,
+  type SnapshotVehicle,
 } from '../../schemas/live.v1.js'
 import { LiveAlertV1, LiveEtaV1, LiveOrderV1, LivePositionV1, TOPICS } from '../../schemas/topics.v1.js'
 import '../../schemas/formats.js'
@@ -32,25 +33,14 @@ import { authenticateToken, type Principal } from '../access.js'
 import type { TokenService } from '../auth/tokens.js'
 import type { UsersRepository } from '../auth/users.repository.js'
 import { SocketFeed, emitBatch, type ViewportSub } from './live.feeds.js'
-import { Pending, type Batch } from './live.pending.js'
+import type { Batch } from './live.pending.js'
+import { LiveRouter, VIEWPORT, geofenceRoom, orgRoom, publicRoom, userRoom, vehicleRoom, type OrgState } from './live.router.js'
 import { LiveRepository, type VehicleRow } from './live.repository.js'
-import { cellOf, coarseResolution, coverBbox, inBbox, type Bbox } from './viewport.js'
+import { coarseResolution, coverBbox, inBbox, type Bbox } from './viewport.js'
 
 export type { LiveEvents }
 
-export const orgRoom = (orgId: string) => `org:${orgId}`
-export const userRoom = (userId: string) => `user:${userId}`
-export const vehicleRoom = (vehicleId: string) => `vehicle:${vehicleId}`
-/** Geofence ids are matched within the organization only. */
-const geofenceRoom = (orgId: string, geofenceId: string) => `geofence:${orgId}:${geofenceId}`
-const VIEWPORT = 'viewport'
-
-/** The room name a client sees (acks, event payloads, leave) for a server room. */
-function publicRoom(room: string): string {
-  if (room.startsWith('org:')) return 'org'
-  if (room.startsWith('geofence:')) return `geofence:${room.split(':')[2]}`
-  return room
-}
+export { orgRoom, userRoom, vehicleRoom } from './live.router.js'
 
 export interface LiveSettings {
   h3Resolution: number
@@ -89,15 +79,6 @@ export interface LiveDeps {
   settings: LiveSettings
 }
 
-/** What this node knows of one organization: the newest state it relayed, for snapshots. Bounded by the fleet. */
-interface OrgState {
-  positions: Map<string, LivePosition>
-  etas: Map<string, LiveEta>
-  /** The most recent alerts, oldest first, at most LIVE_ALERT_BUFFER. */
-  alerts: LiveAlert[]
-  viewports: Set<ViewportSub>
-}
-
 const checks = {
   position: TypeCompiler.Compile(LivePositionV1),
   eta: TypeCompiler.Compile(LiveEtaV1),
@@ -107,7 +88,6 @@ const checks = {
   leave: TypeCompiler.Compile(LeaveRequest),
 }
 
-const iso = (ms: number) => new Date(ms).toISOString()
 const failure = (code: LiveError['code'], message: string, extra: Partial<LiveError> = {}): { ok: false; error: LiveError } =>
   ({ ok: false, error: { code, message, ...extra } })
 
@@ -119,19 +99,9 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
   const io = new Server(deps.httpServer, { serveClient: false, cors: { origin: false } })
   const live: Namespace = io.of('/live')
 
-  const orgs = new Map<string, OrgState>()
-  const orgState = (orgId: string): OrgState => {
-    let s = orgs.get(orgId)
-    if (!s) orgs.set(orgId, (s = { positions: new Map(), etas: new Map(), alerts: [], viewports: new Set() }))
-    return s
-  }
   const feeds = new Map<string, SocketFeed>()
-  /** Per room with sockets on this node: what its next flush sends. */
-  const roomPending = new Map<string, Pending>()
-  /** `<orgId>:<coarse cell>` -> the viewport subscriptions covering that cell. */
-  const cellSubs = new Map<string, Set<ViewportSub>>()
-  /** The coarse cell key each vehicle was last seen in (while its organization has viewports). */
-  const vehicleCell = new Map<string, string>()
+  const router = new LiveRouter((room) => live.adapter.rooms.has(room), coarse, settings.alertBuffer)
+  const roomPending = router.pending
 
   const metrics = {
     sockets: new Gauge({ name: 'fleetpulse_live_sockets', help: 'Open /live sockets on this node', registers: [deps.registry], collect() { this.set(feeds.size) } }),
@@ -241,7 +211,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     feed.rooms.add(room)
     await feed.socket.join(room)
     try {
-      const org = orgState(p.orgId)
+      const org = router.org(p.orgId)
       const snapshot: Snapshot = { vehicles: (await rows()).map((row) => snapshotVehicle(org, row)), alerts: org.alerts.filter(alerts) }
       feed.owed.get(room)?.clearState()
       return { ok: true, room: publicRoom(room), snapshot }
@@ -264,15 +234,10 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
           { maxCells: settings.viewportMaxCells, fallback: 'org' })
     }
     const orgId = feed.principal.orgId
-    const org = orgState(orgId)
+    const org = router.org(orgId)
     dropViewport(feed)
     const sub: ViewportSub = { feed, orgId, bbox, cells: new Set(cover.cells.map((c) => `${orgId}:${c}`)), inView: new Set() }
-    for (const key of sub.cells) {
-      let set = cellSubs.get(key)
-      if (!set) cellSubs.set(key, (set = new Set()))
-      set.add(sub)
-    }
-    org.viewports.add(sub)
+    router.addViewport(sub)
     feed.viewport = sub
     feed.held.add(VIEWPORT)
     try {
@@ -295,12 +260,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
   function dropViewport(feed: SocketFeed): void {
     const sub = feed.viewport
     if (!sub) return
-    for (const key of sub.cells) {
-      const set = cellSubs.get(key)
-      set?.delete(sub)
-      if (set?.size === 0) cellSubs.delete(key)
-    }
-    orgs.get(sub.orgId)?.viewports.delete(sub)
+    router.removeViewport(sub)
     feed.viewport = undefined
     feed.owed.delete(VIEWPORT)
   }
@@ -332,89 +292,6 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
       vehicleId: row.vehicleId, name: row.name, plate: row.plate, state: row.state, driverId: row.driverId, driverName: row.driverName,
       position, eta: org.etas.get(row.vehicleId) ?? null,
     }
-  }
-
-  // ---- updates from the bus into rooms ------------------------------------------------------------------
-  /** Adds to a room's next flush, only when the room has sockets on this node (bounded by active rooms). */
-  const toRoom = (room: string, add: (p: Pending) => void) => {
-    if (!live.adapter.rooms.has(room)) return
-    let pending = roomPending.get(room)
-    if (!pending) roomPending.set(room, (pending = new Pending(settings.alertBuffer)))
-    add(pending)
-  }
-
-  function onPosition(v: LivePositionV1): void {
-    const org = orgState(v.orgId)
-    const item: LivePosition = { vehicleId: v.vehicleId, ts: iso(v.ts), lat: v.lat, lon: v.lon, speed: v.speed, heading: v.heading }
-    const had = org.positions.get(v.vehicleId)
-    // A replay or a late fix never moves a map back, and is never sent twice.
-    if (had && had.ts >= item.ts) return
-    org.positions.set(v.vehicleId, item)
-    toRoom(orgRoom(v.orgId), (p) => p.addPosition(item))
-    toRoom(vehicleRoom(v.vehicleId), (p) => p.addPosition(item))
-    if (org.viewports.size === 0) return
-    const key = `${v.orgId}:${cellOf(v.lat, v.lon, coarse)}`
-    const before = vehicleCell.get(v.vehicleId)
-    vehicleCell.set(v.vehicleId, key)
-    const here = cellSubs.get(key)
-    for (const sub of here ?? []) {
-      if (inBbox(sub.bbox, v.lat, v.lon)) {
-        sub.inView.add(v.vehicleId)
-        sub.feed.owe(VIEWPORT).addPosition(item)
-      } else if (sub.inView.delete(v.vehicleId)) {
-        sub.feed.owe(VIEWPORT).addGone(v.vehicleId)
-      }
-    }
-    if (before === undefined || before === key) return
-    for (const sub of cellSubs.get(before) ?? []) {
-      if (!sub.cells.has(key) && sub.inView.delete(v.vehicleId)) sub.feed.owe(VIEWPORT).addGone(v.vehicleId)
-    }
-  }
-
-  /** The viewport subscriptions currently showing the vehicle. */
-  function viewportsShowing(orgId: string, vehicleId: string): ViewportSub[] {
-    const org = orgs.get(orgId)
-    if (!org || org.viewports.size === 0) return []
-    const key = vehicleCell.get(vehicleId)
-    return [...(key ? cellSubs.get(key) ?? [] : [])].filter((sub) => sub.inView.has(vehicleId))
-  }
-
-  function onEta(v: LiveEtaV1): void {
-    const item: LiveEta = {
-      vehicleId: v.vehicleId, orderId: v.orderId, destination: v.destination, remainingM: v.remainingM, eta: iso(v.etaTs), arrived: v.arrived, ts: iso(v.ts),
-    }
-    const org = orgState(v.orgId)
-    const had = org.etas.get(v.vehicleId)
-    if (had && had.ts > item.ts) return
-    org.etas.set(v.vehicleId, item)
-    toRoom(orgRoom(v.orgId), (p) => p.addEta(item))
-    toRoom(vehicleRoom(v.vehicleId), (p) => p.addEta(item))
-    for (const sub of viewportsShowing(v.orgId, v.vehicleId)) sub.feed.owe(VIEWPORT).addEta(item)
-  }
-
-  function onAlert(v: LiveAlertV1): void {
-    const item: LiveAlert = {
-      id: v.id, vehicleId: v.vehicleId, kind: v.kind, severity: v.severity, ts: iso(v.ts), lat: v.lat, lon: v.lon, message: v.message,
-      geofenceId: v.geofenceId, driverId: v.driverId,
-    }
-    const org = orgState(v.orgId)
-    // A replay publishes the same id again: the feed shows each alert once.
-    if (org.alerts.some((a) => a.id === item.id)) return
-    org.alerts.push(item)
-    if (org.alerts.length > settings.alertBuffer) org.alerts.shift()
-    toRoom(orgRoom(v.orgId), (p) => p.addAlert(item))
-    toRoom(vehicleRoom(v.vehicleId), (p) => p.addAlert(item))
-    if (v.geofenceId) toRoom(geofenceRoom(v.orgId, v.geofenceId), (p) => p.addAlert(item))
-    if (v.lat === null || v.lon === null || org.viewports.size === 0) return
-    for (const sub of cellSubs.get(`${v.orgId}:${cellOf(v.lat, v.lon, coarse)}`) ?? []) {
-      if (inBbox(sub.bbox, v.lat, v.lon)) sub.feed.owe(VIEWPORT).addAlert(item)
-    }
-  }
-
-  function onOrder(v: LiveOrderV1): void {
-    const item: LiveOrder = { orderId: v.orderId, number: v.number, status: v.status, vehicleId: v.vehicleId, driverId: v.driverId, at: iso(v.at) }
-    toRoom(orgRoom(v.orgId), (p) => p.addOrder(item))
-    if (v.vehicleId) toRoom(vehicleRoom(v.vehicleId), (p) => p.addOrder(item))
   }
 
   // ---- the flush: one batch per room and event, encoded once; backed-up sockets are owed instead ----------
@@ -473,10 +350,10 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
       for (const value of values) handle(value)
     })
   const subscriptions: Subscription[] = await Promise.all([
-    consume(TOPICS.livePositions, 'positions', checks.position, onPosition),
-    consume(TOPICS.liveEtas, 'etas', checks.eta, onEta),
-    consume(TOPICS.liveAlerts, 'alerts', checks.alert, onAlert),
-    consume(TOPICS.liveOrders, 'orders', checks.order, onOrder),
+    consume(TOPICS.livePositions, 'positions', checks.position, (v) => router.onPosition(v)),
+    consume(TOPICS.liveEtas, 'etas', checks.eta, (v) => router.onEta(v)),
+    consume(TOPICS.liveAlerts, 'alerts', checks.alert, (v) => router.onAlert(v)),
+    consume(TOPICS.liveOrders, 'orders', checks.order, (v) => router.onOrder(v)),
   ])
 
   return {

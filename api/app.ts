@@ -52,6 +52,7 @@ import { devicesRoutes } from './devices/devices.routes.js'
 import { AnalyticsReader } from './analytics/analytics.repository.js'
 import { analyticsRoutes } from './analytics/analytics.routes.js'
 import { AnalyticsService } from './analytics/analytics.service.js'
+import { consoleRoutes, type ConsoleOptions } from './console/console.routes.js'
 import { DevicesService } from './devices/devices.service.js'
 
 export interface ApiDeps {
@@ -71,6 +72,8 @@ export interface ApiDeps {
   notifications: Notifications
   documents: { store: DocumentStore; maxBytes: number }
   drivers: { publicUrl: string; backgroundCheck: { url: string | undefined; secret: string | undefined }; maxActiveVehiclesPerDriver: number }
+  /** The dispatcher console served at / (absent: no console routes). */
+  console?: ConsoleOptions
   /** Browser origins allowed by CORS; empty = no cross-origin access. */
   corsOrigins: string[]
   bodyLimit?: number
@@ -160,6 +163,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(analyticsRoutes, {
     service: new AnalyticsService(deps.pool, deps.clickhouse ? new AnalyticsReader(deps.clickhouse) : undefined, audit),
   })
+  if (deps.console) await app.register(consoleRoutes, deps.console)
   await app.ready()
   return { app, tokens, users, routes, documents }
 }

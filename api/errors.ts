@@ -24,6 +24,7 @@ export const ERRORS = {
   analytics_unavailable: { status: 503, title: 'Analytics store is not available on this node' },
   not_ready: { status: 503, title: 'Not ready' },
   provider_unavailable: { status: 503, title: 'An outside provider is not configured or did not answer' },
+  console_unavailable: { status: 503, title: 'The console is not built (npm run build)' },
   invalid_signature: { status: 401, title: 'Signature is missing, wrong or too old' },
 } as const satisfies Record<string, { status: number; title: string }>
 

@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net'
 import type { RouteAccess } from './access.js'
 import { buildApi, type ApiDeps } from './app.js'
-import { startLive, userRoom } from './live/live.gateway.js'
+import { startLive, userRoom, type LiveGateway, type LiveSettings } from './live/live.gateway.js'
 
 export interface ApiServerOptions {
   host: string
@@ -12,12 +12,15 @@ export interface ApiServerOptions {
 export interface ApiServer {
   port: number
   routes: RouteAccess[]
+  live: LiveGateway
   close(): Promise<void>
 }
 
-export async function startApi(options: ApiServerOptions & { documentReminderIntervalMs: number }, deps: ApiDeps): Promise<ApiServer> {
+export async function startApi(options: ApiServerOptions & { documentReminderIntervalMs: number; live: LiveSettings }, deps: ApiDeps): Promise<ApiServer> {
   const { app, tokens, users, routes, documents } = await buildApi(deps)
-  const live = await startLive({ httpServer: app.server, bus: deps.bus, tokens, users, logger: deps.logger })
+  const live = await startLive({
+    httpServer: app.server, bus: deps.bus, pool: deps.pool, tokens, users, logger: deps.logger, registry: deps.registry, settings: options.live,
+  })
   // In-app notifications delivered by this node's job worker reach the user's open consoles on this node.
   deps.notifications.onInApp((userId, notification) => live.send(userRoom(userId), 'notification', notification))
   await app.listen({ host: options.host, port: options.port })
@@ -30,6 +33,7 @@ export async function startApi(options: ApiServerOptions & { documentReminderInt
   return {
     port,
     routes,
+    live,
     close: async () => {
       clearInterval(reminders)
       deps.notifications.onInApp(undefined)

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { ProvisionedDevice } from '../sim/fleet.js'
+import type { LiveFigures } from './live.mode.js'
 import type { BenchOptions, ModeName } from './options.js'
 import { runPhase, type PhaseDeps, type PhaseResult, type PhaseSpec } from './phase.js'
 import { cpuMeter, type WatchedProcess } from './procstat.js'
@@ -21,6 +22,8 @@ export interface ModeRun {
   /** Seconds spent starting servers, provisioning, connecting. */
   setup: Record<string, number>
   phases: PhaseResult[]
+  /** The live mode's figures (it has no phases). */
+  live?: LiveFigures
   notes: string[]
 }
 

@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench`, validated into one typed object. */
 import { parseArgs } from 'node:util'
 
-export const MODES = ['embedded', 'kafka', 'aedes', 'mosquitto'] as const
+export const MODES = ['embedded', 'kafka', 'aedes', 'mosquitto', 'live'] as const
 export type ModeName = (typeof MODES)[number]
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -14,6 +14,10 @@ export const USAGE = `Usage: npm run bench -- [options]
   --window N           unacknowledged QoS 1 publishes per connection (default 10)
   --repeat N           run every mode N times, interleaved; figures are medians (default 1)
   --catchup-timeout S  longest wait for ClickHouse to catch up after the load stops (default 60)
+  --live-clients N     live mode: Socket.IO clients, each watching the whole organization (default 100)
+  --live-vehicles N    live mode: simulated vehicles driving over MQTT (default 500)
+  --live-hz H          live mode: fixes per second per vehicle, may be fractional (default 1)
+  --live-coalesce MS   live mode: LIVE_COALESCE_MS of the platform (default 250)
   --kafka-brokers B    Kafka bootstrap (default 127.0.0.1:9092)
   --postgres-url URL   PostgreSQL admin URL; a fresh database is created under it per run
                        (default postgres://fleetpulse:fleetpulse@127.0.0.1:5432/fleetpulse)
@@ -30,6 +34,10 @@ export interface BenchOptions {
   window: number
   repeat: number
   catchUpTimeoutS: number
+  liveClients: number
+  liveVehicles: number
+  liveHz: number
+  liveCoalesceMs: number
   kafkaBrokers: string
   postgresUrl: string
   outDir: string
@@ -43,6 +51,13 @@ function num(raw: string | undefined, name: string, dflt: number, min: number, m
   if (raw.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
     throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`)
   }
+  return n
+}
+
+function positive(raw: string | undefined, name: string, dflt: number, max: number): number {
+  if (raw === undefined) return dflt
+  const n = Number(raw)
+  if (raw.trim() === '' || !(n > 0) || n > max) throw new UsageError(`--${name} must be a number in (0, ${max}], got ${JSON.stringify(raw)}`)
   return n
 }
 
@@ -69,6 +84,10 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       window: { type: 'string' },
       repeat: { type: 'string' },
       'catchup-timeout': { type: 'string' },
+      'live-clients': { type: 'string' },
+      'live-vehicles': { type: 'string' },
+      'live-hz': { type: 'string' },
+      'live-coalesce': { type: 'string' },
       'kafka-brokers': { type: 'string', default: '127.0.0.1:9092' },
       'postgres-url': { type: 'string', default: 'postgres://fleetpulse:fleetpulse@127.0.0.1:5432/fleetpulse' },
       out: { type: 'string', default: 'bench/results' },
@@ -85,6 +104,10 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     window: num(v.window, 'window', 10, 1, 1000),
     repeat: num(v.repeat, 'repeat', 1, 1, 20),
     catchUpTimeoutS: num(v['catchup-timeout'], 'catchup-timeout', 60, 0, 3600),
+    liveClients: num(v['live-clients'], 'live-clients', 100, 1, 10_000),
+    liveVehicles: num(v['live-vehicles'], 'live-vehicles', 500, 1, 20_000),
+    liveHz: positive(v['live-hz'], 'live-hz', 1, 100),
+    liveCoalesceMs: num(v['live-coalesce'], 'live-coalesce', 250, 10, 10_000),
     kafkaBrokers: v['kafka-brokers'],
     postgresUrl: v['postgres-url'],
     outDir: v.out,

@@ -21,15 +21,15 @@ import { REPO_ROOT } from './rpc.js'
 import { createScratchDatabase, deleteKafkaNamespace, runTag, servicesDown } from './services.js'
 
 export const FLEETPULSE_BIN = path.join(REPO_ROOT, 'dist/bin/fleetpulse.js')
-const ADMIN_EMAIL = 'admin@fleetpulse.local'
-const ADMIN_PASSWORD = 'bench-admin-password'
+export const ADMIN_EMAIL = 'admin@fleetpulse.local'
+export const ADMIN_PASSWORD = 'bench-admin-password'
 const START_TIMEOUT_MS = 90_000
 
 // Every variable core/config.ts reads: none may leak in from the caller's shell.
 const FLEETPULSE_ENV =
-  /^(HOST|PORT|MQTT_\w+|DATA_DIR|DATABASE_URL|CLICKHOUSE_\w+|KAFKA_\w+|BUS_\w+|H3_RESOLUTION|SINK_\w+|FLEETPULSE_\w+|JWT_SECRET|ACCESS_TOKEN_TTL_S|REFRESH_TOKEN_TTL_S|SHUTDOWN_TIMEOUT_MS|LOG_LEVEL|AUTH_RATE_LIMIT_\w+|CORS_ORIGINS)$/
+  /^(HOST|PORT|MQTT_\w+|DATA_DIR|DATABASE_URL|CLICKHOUSE_\w+|KAFKA_\w+|BUS_\w+|H3_RESOLUTION|SINK_\w+|FLEETPULSE_\w+|JWT_SECRET|ACCESS_TOKEN_TTL_S|REFRESH_TOKEN_TTL_S|SHUTDOWN_TIMEOUT_MS|LOG_LEVEL|AUTH_RATE_LIMIT_\w+|CORS_ORIGINS|LIVE_\w+|CONSOLE_\w+)$/
 
-function fleetpulseEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
+export function fleetpulseEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
   const inherited = Object.entries(process.env).filter(([k]) => !FLEETPULSE_ENV.test(k))
   return {
     ...Object.fromEntries(inherited),
@@ -42,7 +42,7 @@ function fleetpulseEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
   }
 }
 
-interface Fleetpulse {
+export interface Fleetpulse {
   name: string
   child: ChildProcess
   /** API, or the ops server of a process without the API: /readyz and /metrics. */
@@ -51,7 +51,7 @@ interface Fleetpulse {
 }
 
 /** Starts `fleetpulse <roles>` and waits for its banner (ports were 0: the banner says which) and /readyz. */
-async function startFleetpulse(name: string, roles: string[], env: NodeJS.ProcessEnv): Promise<Fleetpulse> {
+export async function startFleetpulse(name: string, roles: string[], env: NodeJS.ProcessEnv): Promise<Fleetpulse> {
   const child = track(spawn(process.execPath, [FLEETPULSE_BIN, ...roles], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
   const output = captureOutput(child)
   const wantsMqtt = roles.includes('ingest') || roles.includes('all')

@@ -64,3 +64,25 @@ export type AedesSinkApi = {
   listen(): Promise<{ port: number }>
   close(): Promise<void>
 }
+
+export interface LiveClientsStats {
+  /** Sockets connected and joined to the org room. */
+  joined: number
+  /** Position items received by all clients since the last reset. */
+  items: number
+  /** Batches (position events) received by all clients since the last reset. */
+  batches: number
+  /** Fix time → arrival at a sampled subset of the clients (every client counts items). */
+  latency: LatencyStats
+  /** Items the least-served client received (0 = a client got nothing). */
+  minClientItems: number
+  disconnects: number
+}
+
+export type LiveClientsApi = {
+  /** Opens `clients` sockets, each joining the organization room; resolves once all have their snapshot. */
+  connect(arg: { url: string; token: string; clients: number; sampled: number }): Promise<{ seconds: number; snapshotVehicles: number }>
+  reset(): void
+  stats(): LiveClientsStats
+  close(): Promise<void>
+}

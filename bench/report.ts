@@ -5,6 +5,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { ModeRun } from './mode.js'
+import type { LiveFigures } from './live.mode.js'
 import type { BenchOptions } from './options.js'
 import type { ModeSummary, PhaseFigures, TargetResult } from './summary.js'
 
@@ -33,7 +34,7 @@ function catchUp(p: PhaseFigures): string {
 }
 
 function throughputTable(summary: ModeSummary[]): Table {
-  const rows = summary.map((s): Row => {
+  const rows = summary.filter((s) => s.mode !== 'live').map((s): Row => {
     const p = s.max
     if (!p) return [s.mode, s.skipped[0] ?? s.errors[0] ?? 'no result', '', '', '', '', '', '', '']
     return [
@@ -66,6 +67,27 @@ function latencyTable(summary: ModeSummary[], rate: number): Table {
     headers: [
       'mode', 'accepted/s', 'written/s', 'live p50 ms', 'live p99 ms', 'events', 'PUBACK p50 / p99 ms', 'skipped', 'catch-up',
       'event loop p99 max ms', 'other load (cores)',
+    ],
+    rows,
+    textColumns: 1,
+  }
+}
+
+function liveTable(runs: ModeRun[]): Table {
+  const rows = runs.flatMap((r): Row[] => {
+    const l: LiveFigures | undefined = r.live
+    if (!l) return r.mode === 'live' ? [[`repeat ${r.repeat}`, r.skipped ?? r.error ?? 'no result', '', '', '', '', '', '', '', '', '']] : []
+    return [[
+      `repeat ${r.repeat}`, `${num(l.clients)} x ${num(l.vehicles)}`, `${num(l.acceptedPerS)} / ${num(l.offeredPerS)}`, num(l.deliveredPerS),
+      num(l.minClientPerS), pair(l.latency.p50Ms, l.latency.p99Ms), num(l.serverCores, 2), `${num(l.serverRssMiB)} / ${num(l.serverPeakRssMiB)}`,
+      num(l.loopP99Ms), num(l.backpressureSkips), num(l.otherCores, 2),
+    ]]
+  })
+  return {
+    title: "Live fan-out (Socket.IO clients each in the organization room; 'position' items)",
+    headers: [
+      'run', 'clients x vehicles', 'fixes accepted / offered per s', 'delivered items/s', 'least client items/s', 'fix → client p50 / p99 ms',
+      'server CPU cores', 'server RSS / peak MiB', 'event loop p99 max ms', 'backpressure skips', 'other load (cores)',
     ],
     rows,
     textColumns: 1,
@@ -112,7 +134,9 @@ export interface Report {
 }
 
 function tables(r: Report): Table[] {
-  const all = [throughputTable(r.summary), latencyTable(r.summary, r.options.latencyRate), targetTable(r.targets), processTable(r.summary)]
+  const all = [
+    throughputTable(r.summary), latencyTable(r.summary, r.options.latencyRate), liveTable(r.runs), targetTable(r.targets), processTable(r.summary),
+  ]
   return all.filter((t) => t.rows.length > 0)
 }
 
@@ -123,6 +147,13 @@ function footnotes(r: Report): string[] {
     'end-to-end/s: fleetpulse = fixes written to ClickHouse (fleetpulse_stream_positions_written_total); aedes = PUBACKed; mosquitto = received by the subscriber.',
     `other load: busy cores on the machine not accounted to any process of the run; above ~${NOISY_CORES} the figures are disturbed.`,
   ]
+  if (r.options.modes.includes('live')) {
+    notes.push(
+      `live: ${r.options.liveClients} clients joined to the organization room, ${r.options.liveVehicles} vehicles at ${r.options.liveHz} fix/s each, ` +
+        `LIVE_COALESCE_MS=${r.options.liveCoalesceMs} (at most one item per vehicle per interval and client); latency = arrival − fix time, timed on ` +
+        'the first 10 clients, coalescing wait included; the clients run in one helper process on the same machine.',
+    )
+  }
   const noisiest = Math.max(0, ...r.summary.flatMap((s) => [s.max?.otherCores ?? 0, s.latency?.otherCores ?? 0]))
   if (noisiest > NOISY_CORES) {
     notes.push(`WARNING: other processes kept up to ${num(noisiest, 2)} cores busy during the measurements; these figures are disturbed, rerun on a quiet machine.`)

@@ -9,6 +9,7 @@ import { readdirSync, statSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { runAedes, runMosquitto } from './baseline.mode.js'
+import { runLive } from './live.mode.js'
 import type { ModeContext, ModeRun } from './mode.js'
 import { parseOptions, USAGE, UsageError, type BenchOptions, type ModeName } from './options.js'
 import { FLEETPULSE_BIN, runEmbedded, runKafka } from './platform.mode.js'
@@ -22,6 +23,7 @@ const RUNNERS: Record<ModeName, (ctx: ModeContext) => Promise<ModeRun>> = {
   kafka: runKafka,
   aedes: runAedes,
   mosquitto: runMosquitto,
+  live: runLive,
 }
 
 const t0 = performance.now()

@@ -67,7 +67,9 @@ async function main(): Promise<void> {
   })
 
   const lines = [`fleetpulse is running (${roles.join(', ')}; data in ${config.dataDir})`]
-  if (platform.urls.api) lines.push(`  API        ${platform.urls.api}`, `  API docs   ${platform.urls.docs}`, `  Live       ${platform.urls.api}/live (Socket.IO)`)
+  if (platform.urls.api) {
+    lines.push(`  API        ${platform.urls.api}`, `  API docs   ${platform.urls.docs}`, `  Live       ${platform.urls.api}/live (Socket.IO)`, `  Console    ${platform.urls.api}/`)
+  }
   if (platform.urls.mqtt) lines.push(`  MQTT       ${platform.urls.mqtt}`, `  MQTT/WS    ${platform.urls.mqttWs}`)
   if (platform.urls.ops) lines.push(`  Health     ${platform.urls.ops}/readyz   (and /healthz, /metrics)`)
   if (platform.bootstrap?.created) {

@@ -26,6 +26,7 @@ import { createNotifications, type Notifications } from '../api/notifications/no
 import { startJobQueue } from '../core/jobs.js'
 import { createDocumentStore } from '../core/documents-store.js'
 import { startStream, type Stream } from '../stream/app.js'
+import { CONSOLE_DIR } from '../core/paths.js'
 
 export const ROLES = ['ingest', 'stream', 'api'] as const
 export type RoleName = (typeof ROLES)[number]
@@ -137,7 +138,10 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
       await notifications.start({ work: true })
       platform.notifications = notifications
       platform.api = await startApi(
-        { host: config.host, port: config.port, documentReminderIntervalMs: config.documents.reminderIntervalMs },
+        {
+          host: config.host, port: config.port, documentReminderIntervalMs: config.documents.reminderIntervalMs,
+          live: { h3Resolution: config.h3Resolution, ...config.live },
+        },
         {
           pool: postgres.pool,
           documents: { store: documentStore, maxBytes: config.documents.maxBytes },
@@ -158,6 +162,7 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
             maxActiveVehiclesPerDriver: config.maxActiveVehiclesPerDriver,
           },
           corsOrigins: config.corsOrigins,
+          console: { dir: CONSOLE_DIR, tileUrl: config.console.tileUrl, tileAttribution: config.console.tileAttribution },
         },
       )
       closers.push(() => platform.api!.close())

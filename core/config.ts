@@ -52,6 +52,10 @@ const INT_VARS = {
   JOBS_POLL_MS: { min: 10, max: 60_000, default: 1000 },
   DOCUMENT_MAX_BYTES: { min: 1024, max: 1024 * 1024 * 1024, default: 10 * 1024 * 1024 },
   DOCUMENT_REMINDER_INTERVAL_S: { min: 1, max: 86_400, default: 3600 },
+  LIVE_COALESCE_MS: { min: 10, max: 10_000, default: 250 },
+  LIVE_VIEWPORT_MAX_CELLS: { min: 1, max: 100_000, default: 500 },
+  LIVE_ALERT_BUFFER: { min: 1, max: 10_000, default: 100 },
+  LIVE_MAX_ROOMS_PER_SOCKET: { min: 1, max: 10_000, default: 100 },
 } as const satisfies Record<string, IntSpec>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -124,6 +128,10 @@ export interface Config {
       accessKeyId: string | undefined; secretAccessKey: string | undefined; forcePathStyle: boolean
     } | undefined
   }
+  /** Socket.IO /live: coalescing interval, viewport cap, alert buffers, rooms a socket may hold. */
+  live: { coalesceMs: number; viewportMaxCells: number; alertBuffer: number; maxRoomsPerSocket: number }
+  /** The dispatcher console at /: an optional map tile layer ({z}/{x}/{y} URL template) and its attribution. */
+  console: { tileUrl: string | undefined; tileAttribution: string }
   adminEmail: string
   adminPassword: string | undefined
   /** HMAC secret for access tokens; undefined = generated once and kept under dataDir. */
@@ -232,6 +240,20 @@ export function loadConfig(env: Env = process.env): Config {
   const s3Secret = optional(env, 'S3_SECRET_ACCESS_KEY')
   if ((s3Key === undefined) !== (s3Secret === undefined)) problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together')
 
+  const tileUrl = optional(env, 'CONSOLE_TILE_URL')
+  if (tileUrl !== undefined) {
+    let ok = false
+    try {
+      const u = new URL(tileUrl.replace(/\{[zxy]\}/g, '0'))
+      ok = (u.protocol === 'http:' || u.protocol === 'https:') && ['{z}', '{x}', '{y}'].every((p) => tileUrl.includes(p))
+    } catch {
+      ok = false
+    }
+    if (!ok) problems.push('CONSOLE_TILE_URL must be an http(s) URL template with {z}, {x} and {y}')
+  }
+  const tileAttribution = optional(env, 'CONSOLE_TILE_ATTRIBUTION') ?? ''
+  if (tileAttribution.length > 300) problems.push('CONSOLE_TILE_ATTRIBUTION is longer than 300 characters')
+
   const config: Config = {
     host: optional(env, 'HOST') ?? '127.0.0.1',
     port: parseIntVar(env, 'PORT', problems),
@@ -297,6 +319,13 @@ export function loadConfig(env: Env = process.env): Config {
         }
         : undefined,
     },
+    live: {
+      coalesceMs: parseIntVar(env, 'LIVE_COALESCE_MS', problems),
+      viewportMaxCells: parseIntVar(env, 'LIVE_VIEWPORT_MAX_CELLS', problems),
+      alertBuffer: parseIntVar(env, 'LIVE_ALERT_BUFFER', problems),
+      maxRoomsPerSocket: parseIntVar(env, 'LIVE_MAX_ROOMS_PER_SOCKET', problems),
+    },
+    console: { tileUrl, tileAttribution },
     adminEmail: adminEmail.toLowerCase(),
     adminPassword,
     jwtSecret,
@@ -337,6 +366,8 @@ export const CONFIG_VARIABLES = [
   { name: 'S3_ACCESS_KEY_ID', default: '(the SDK default chain)' },
   { name: 'S3_SECRET_ACCESS_KEY', default: '(the SDK default chain)' },
   { name: 'S3_FORCE_PATH_STYLE', default: 'true with S3_ENDPOINT' },
+  { name: 'CONSOLE_TILE_URL', default: '(none: a plain grid)' },
+  { name: 'CONSOLE_TILE_ATTRIBUTION', default: '(none)' },
   { name: 'FLEETPULSE_ADMIN_EMAIL', default: 'admin@fleetpulse.local' },
   { name: 'FLEETPULSE_ADMIN_PASSWORD', default: '(generated, printed once)' },
   { name: 'JWT_SECRET', default: '(generated under DATA_DIR)' },

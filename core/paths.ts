@@ -15,3 +15,6 @@ export const PACKAGE_ROOT: string = (() => {
 })()
 
 export const MIGRATIONS_DIR = path.join(PACKAGE_ROOT, 'migrations')
+
+/** The dispatcher console as `npm run build` bundles it (scripts/build-web.mjs). */
+export const CONSOLE_DIR = path.join(PACKAGE_ROOT, 'dist', 'web')

@@ -5,8 +5,9 @@
 #   scripts/services.sh down   stop both
 #   scripts/services.sh env    print DATABASE_URL and KAFKA_BROKERS
 #   scripts/services.sh tools  install the tools the tests and the benchmark use: mosquitto
-#                              (broker and clients) and Schemathesis (from PyPI, in a venv
-#                              under the cache: $FLEETPULSE_CACHE/venv/bin/st)
+#                              (broker and clients), Chromium (the console's browser test,
+#                              driven headless by playwright-core) and Schemathesis (from
+#                              PyPI, in a venv under the cache: $FLEETPULSE_CACHE/venv/bin/st)
 #
 # PostgreSQL: Debian's package, its `main` cluster on 127.0.0.1:5432, with a
 # role and database `fleetpulse`. Kafka: 3.9.1 in KRaft mode (one node, broker
@@ -143,6 +144,7 @@ tools() {
   local pkgs=()
   command -v mosquitto_pub >/dev/null 2>&1 || pkgs+=(mosquitto-clients)
   [ -x /usr/sbin/mosquitto ] || pkgs+=(mosquitto)
+  [ -x /usr/bin/chromium ] || pkgs+=(chromium)
   python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs+=(python3-venv)
   if [ ${#pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then apt_install "${pkgs[@]}"

@@ -54,6 +54,8 @@ describe('loadConfig', () => {
       },
       jobsPollMs: 1000,
       documents: { maxBytes: 10 * 1024 * 1024, reminderIntervalMs: 3_600_000, s3: undefined },
+      live: { coalesceMs: 250, viewportMaxCells: 500, alertBuffer: 100, maxRoomsPerSocket: 100 },
+      console: { tileUrl: undefined, tileAttribution: '' },
       adminEmail: 'admin@fleetpulse.local',
       adminPassword: undefined,
       jwtSecret: undefined,
@@ -87,6 +89,9 @@ describe('loadConfig', () => {
       jwtSecret: 'x'.repeat(32), logLevel: 'debug', adminEmail: 'boss@example.com', dataDir: '/tmp/fp-data',
     })
     expect(loadConfig({ PORT: '0', H3_RESOLUTION: '0' })).toMatchObject({ port: 0, h3Resolution: 0 })
+    expect(loadConfig({ LIVE_COALESCE_MS: '500', CONSOLE_TILE_URL: 'https://tile.example/{z}/{x}/{y}.png' })).toMatchObject({
+      live: { coalesceMs: 500 }, console: { tileUrl: 'https://tile.example/{z}/{x}/{y}.png' },
+    })
   })
 
   it.each([
@@ -104,6 +109,9 @@ describe('loadConfig', () => {
     ['JWT_SECRET', 'short'],
     ['JWT_SECRET', 'x'.repeat(31)],
     ['LOG_LEVEL', 'verbose'],
+    ['LIVE_COALESCE_MS', '5'],
+    ['CONSOLE_TILE_URL', 'https://tiles.example/{z}/{x}.png'],
+    ['CONSOLE_TILE_URL', 'ftp://tiles.example/{z}/{x}/{y}.png'],
     ['FLEETPULSE_ADMIN_EMAIL', 'not-an-email'],
     ['FLEETPULSE_ADMIN_PASSWORD', 'short'],
     ['CLICKHOUSE_DATABASE', 'drop table;'],

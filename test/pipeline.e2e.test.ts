@@ -40,8 +40,9 @@ describe('a fix from an MQTT device', () => {
     await Promise.all([onceConnected(mine), onceConnected(theirs)])
     const minePositions: any[] = []
     const theirPositions: any[] = []
-    mine.on('position', (p) => minePositions.push(p))
-    theirs.on('position', (p) => theirPositions.push(p))
+    mine.on('position', (b) => minePositions.push(...b.items))
+    theirs.on('position', (b) => theirPositions.push(...b.items))
+    for (const socket of [mine, theirs]) expect(await socket.emitWithAck('join', { room: 'org' })).toMatchObject({ ok: true, room: 'org' })
 
     const device = await connectDevice(platform.mqttUrl, vehicle)
     const t0 = Date.now() - 10_000

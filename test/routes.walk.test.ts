@@ -20,6 +20,8 @@ const PUBLIC = [
   'POST /api/v1/auth/login', 'POST /api/v1/auth/refresh', 'POST /api/v1/auth/logout',
   'POST /api/v1/drivers/background-check/callback',
   'OPTIONS *',
+  // The dispatcher console: the page, its bundle and its settings (it logs in itself).
+  'GET /', 'GET /console/app.js', 'GET /console/app.js.map', 'GET /console/app.css', 'GET /console/config.json',
 ]
 
 interface Org {

@@ -78,11 +78,14 @@ describe('separate ingest, stream and api processes over Kafka and PostgreSQL', 
       const socket = connectLive(feed.node.apiUrl!, token)
       sockets.push(socket)
       await connected(socket)
-      socket.on('position', (p: any) => {
-        feed.updates.push(`${p.vehicleId}@${p.ts}`)
-        const seen = feed.latest.get(p.vehicleId)
-        if (!seen || p.ts > seen.ts) feed.latest.set(p.vehicleId, p)
+      socket.on('position', (batch: { items: any[] }) => {
+        for (const p of batch.items) {
+          feed.updates.push(`${p.vehicleId}@${p.ts}`)
+          const seen = feed.latest.get(p.vehicleId)
+          if (!seen || p.ts > seen.ts) feed.latest.set(p.vehicleId, p)
+        }
       })
+      expect(await socket.emitWithAck('join', { room: 'org' })).toMatchObject({ ok: true })
     }
 
     const t0 = Date.now() - 3_600_000
@@ -99,10 +102,9 @@ describe('separate ingest, stream and api processes over Kafka and PostgreSQL', 
         { timeoutMs: 30_000, what: `the latest position of every vehicle on ${node.name}'s live clients (${latest.size} vehicles seen)` })
       expect(new Map(latest)).toEqual(expected)
     }
-    // Every API node reads every live update: both clients were sent the same ones.
-    const [a, b] = feeds.map((f) => [...f.updates].sort())
-    expect(a!.length).toBeGreaterThanOrEqual(VEHICLES)
-    expect(b).toEqual(a)
+    // Every API node reads every live update. Each coalesces on its own clock, so which intermediate
+    // fixes a client gets may differ between nodes (test/distributed/live.test.ts spaces them out to compare).
+    for (const f of feeds) expect(f.updates.length).toBeGreaterThanOrEqual(VEHICLES)
   })
 
   it('serve positions and vehicles from PostgreSQL on the api-only process', async () => {

@@ -125,18 +125,36 @@ interface WorkerLoop {
 
 export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue> {
   const log = options.logger.child({ component: 'jobs' })
-  const boss = new PgBoss({
-    db: poolDb(options.pool),
-    schema: options.schema ?? 'pgboss',
-    // Maintenance (expiring jobs held by dead workers, archiving) runs in every
-    // process; pg-boss serializes it across processes with an advisory lock.
-    supervise: true,
-    migrate: true,
-    // No cron schedules: their clock monitor would poll for nothing.
-    schedule: false,
-  })
-  boss.on('error', (err: Error) => log.error({ err }, 'job queue error'))
-  await boss.start()
+  const newBoss = () => {
+    const b = new PgBoss({
+      db: poolDb(options.pool),
+      schema: options.schema ?? 'pgboss',
+      // Maintenance (expiring jobs held by dead workers, archiving) runs in every
+      // process; pg-boss serializes it across processes with an advisory lock.
+      supervise: true,
+      migrate: true,
+      // No cron schedules: their clock monitor would poll for nothing.
+      schedule: false,
+    })
+    b.on('error', (err: Error) => log.error({ err }, 'job queue error'))
+    return b
+  }
+  // Processes starting together on a fresh database race to install pg-boss's
+  // schema; pg-boss absorbs most such races, and a start that still loses one
+  // finds the schema installed when it tries again.
+  let boss = newBoss()
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await boss.start()
+      break
+    } catch (err) {
+      if (attempt >= 3) throw err
+      log.warn({ err, attempt }, 'starting the job queue failed; trying again')
+      await boss.stop({ graceful: false, wait: true }).catch(() => {})
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt + Math.random() * 200))
+      boss = newBoss()
+    }
+  }
 
   const loops: WorkerLoop[] = []
   const running = new Set<Promise<void>>()

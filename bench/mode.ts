@@ -9,6 +9,7 @@ import { runPhase, type PhaseDeps, type PhaseResult, type PhaseSpec } from './ph
 import { cpuMeter, type WatchedProcess } from './procstat.js'
 import type { LiveProbeApi, LoadgenApi } from './protocol.js'
 import { stopChild } from './processes.js'
+import type { QuerySection } from './query.mode.js'
 import { forkHelper, type RpcChild } from './rpc.js'
 
 export interface ModeRun {
@@ -21,6 +22,8 @@ export interface ModeRun {
   /** Seconds spent starting servers, provisioning, connecting. */
   setup: Record<string, number>
   phases: PhaseResult[]
+  /** The query section's figures (mode `query`, which has no phases). */
+  query?: QuerySection
   notes: string[]
 }
 

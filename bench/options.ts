@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench`, validated into one typed object. */
 import { parseArgs } from 'node:util'
 
-export const MODES = ['embedded', 'kafka', 'aedes', 'mosquitto'] as const
+export const MODES = ['embedded', 'kafka', 'aedes', 'mosquitto', 'query'] as const
 export type ModeName = (typeof MODES)[number]
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -14,6 +14,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --window N           unacknowledged QoS 1 publishes per connection (default 10)
   --repeat N           run every mode N times, interleaved; figures are medians (default 1)
   --catchup-timeout S  longest wait for ClickHouse to catch up after the load stops (default 60)
+  --positions N        query: positions generated in chDB (default 10000000; 10,000 per vehicle)
+  --query-reps N       query: timed repetitions of each read (default 50)
   --kafka-brokers B    Kafka bootstrap (default 127.0.0.1:9092)
   --postgres-url URL   PostgreSQL admin URL; a fresh database is created under it per run
                        (default postgres://fleetpulse:fleetpulse@127.0.0.1:5432/fleetpulse)
@@ -30,6 +32,9 @@ export interface BenchOptions {
   window: number
   repeat: number
   catchUpTimeoutS: number
+  /** Query section: positions to generate, and timed repetitions of each read. */
+  positions: number
+  queryRepetitions: number
   kafkaBrokers: string
   postgresUrl: string
   outDir: string
@@ -69,6 +74,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       window: { type: 'string' },
       repeat: { type: 'string' },
       'catchup-timeout': { type: 'string' },
+      positions: { type: 'string' },
+      'query-reps': { type: 'string' },
       'kafka-brokers': { type: 'string', default: '127.0.0.1:9092' },
       'postgres-url': { type: 'string', default: 'postgres://fleetpulse:fleetpulse@127.0.0.1:5432/fleetpulse' },
       out: { type: 'string', default: 'bench/results' },
@@ -85,6 +92,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     window: num(v.window, 'window', 10, 1, 1000),
     repeat: num(v.repeat, 'repeat', 1, 1, 20),
     catchUpTimeoutS: num(v['catchup-timeout'], 'catchup-timeout', 60, 0, 3600),
+    positions: num(v.positions, 'positions', 10_000_000, 1_000, 1_000_000_000),
+    queryRepetitions: num(v['query-reps'], 'query-reps', 50, 1, 10_000),
     kafkaBrokers: v['kafka-brokers'],
     postgresUrl: v['postgres-url'],
     outDir: v.out,

@@ -13,6 +13,7 @@ import type { ModeContext, ModeRun } from './mode.js'
 import { parseOptions, USAGE, UsageError, type BenchOptions, type ModeName } from './options.js'
 import { FLEETPULSE_BIN, runEmbedded, runKafka } from './platform.mode.js'
 import { killChildrenOnExit } from './processes.js'
+import { runQuery } from './query.mode.js'
 import { renderText, writeReport, type Report } from './report.js'
 import { REPO_ROOT } from './rpc.js'
 import { summarize, targets } from './summary.js'
@@ -22,6 +23,7 @@ const RUNNERS: Record<ModeName, (ctx: ModeContext) => Promise<ModeRun>> = {
   kafka: runKafka,
   aedes: runAedes,
   mosquitto: runMosquitto,
+  query: runQuery,
 }
 
 const t0 = performance.now()

@@ -5,7 +5,7 @@
  */
 import type { QueryDataFigures, QueryBenchApi, QueryTiming } from './protocol.js'
 import { closeHelper, newRun, type ModeContext, type ModeRun } from './mode.js'
-import { readProc } from './procstat.js'
+import { machineBusyS, readProc } from './procstat.js'
 import { makeTempDir, removeTempDir } from './processes.js'
 import { forkHelper, type RpcChild } from './rpc.js'
 
@@ -15,6 +15,13 @@ export interface QuerySection {
   repetitions: number
   /** Peak RSS of the helper (chDB included), MiB. */
   peakRssMiB: number | null
+  /** Busy cores of anything but the helper and the bench itself while the reads were timed. */
+  otherCores: number | null
+}
+
+/** CPU seconds of the helper and of this process, and of the whole machine. */
+function cpuNow(helperPid: number) {
+  return { machine: machineBusyS(), ours: (readProc(helperPid)?.cpuS ?? 0) + (readProc(process.pid)?.cpuS ?? 0), at: performance.now() }
 }
 
 const f0 = (n: number | null) => (n === null ? '–' : Math.round(n).toLocaleString('en-US'))
@@ -34,9 +41,13 @@ export async function runQuery(ctx: ModeContext): Promise<ModeRun> {
         `facts derived in ${data.deriveS.toFixed(1)} s (detector ${f0(data.positions / data.detectS)} fixes/s)`,
     )
     ctx.log(`query: timing ${ctx.opts.queryRepetitions} repetitions of each read`)
+    const before = cpuNow(helper.pid)
     const timings = await helper.call('measure', { repetitions: ctx.opts.queryRepetitions })
+    const after = cpuNow(helper.pid)
+    const otherCores = Math.max(0, (after.machine - before.machine - (after.ours - before.ours)) / ((after.at - before.at) / 1000))
+    ctx.log(`query: other load on the machine while timing ${otherCores.toFixed(2)} cores`)
     for (const t of timings) ctx.log(`query: ${t.name}: p50 ${t.p50Ms?.toFixed(1)} ms, p99 ${t.p99Ms?.toFixed(1)} ms, max ${t.maxMs?.toFixed(1)} ms`)
-    run.query = { data, timings, repetitions: ctx.opts.queryRepetitions, peakRssMiB: readProc(helper.pid)?.peakRssMiB ?? null }
+    run.query = { data, timings, repetitions: ctx.opts.queryRepetitions, peakRssMiB: readProc(helper.pid)?.peakRssMiB ?? null, otherCores }
   } catch (err) {
     run.error = (err as Error).message
   } finally {

@@ -111,6 +111,7 @@ function queryDataTable(summary: ModeSummary[]): Table {
         ['facts', Object.entries(d.facts).map(([k, n]) => `${k} ${num(n)}`).join(', '), ''],
         ['positions on disk (active parts)', `${mib(d.positionsBytes)} (${num(d.positionsBytes / d.positions, 1)} B/row)`, `${num(d.positionsRawBytes / d.positionsBytes, 1)}× compression, ${num(d.positionsParts)} parts`],
         ['helper process peak RSS (chDB included)', d.peakRssMiB === null ? '–' : `${num(d.peakRssMiB)} MiB`, ''],
+        ['other load on the machine while the reads were timed', `${num(d.otherCores, 2)} cores`, ''],
       ]
     : []
   return { title: 'Query section: the data', headers: ['step', 'measured', 'rate'], rows, textColumns: 3 }
@@ -170,7 +171,7 @@ function footnotes(r: Report): string[] {
         'from the call to the parsed rows, one read at a time; "fleet overview" and "vehicle day" run their parts together, as the dashboards do.',
     )
   }
-  const noisiest = Math.max(0, ...r.summary.flatMap((s) => [s.max?.otherCores ?? 0, s.latency?.otherCores ?? 0]))
+  const noisiest = Math.max(0, ...r.summary.flatMap((s) => [s.max?.otherCores ?? 0, s.latency?.otherCores ?? 0, s.queryData?.otherCores ?? 0]))
   if (noisiest > NOISY_CORES) {
     notes.push(`WARNING: other processes kept up to ${num(noisiest, 2)} cores busy during the measurements; these figures are disturbed, rerun on a quiet machine.`)
   }

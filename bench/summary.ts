@@ -60,7 +60,7 @@ export interface ModeSummary {
   procs: ProcFigure[]
   /** Query section only: its reads, and the data of its last repeat. */
   queries?: QueryFigure[]
-  queryData?: QueryDataFigures & { repetitions: number; peakRssMiB: number | null }
+  queryData?: QueryDataFigures & { repetitions: number; peakRssMiB: number | null; otherCores: number | null }
 }
 
 export interface TargetResult {
@@ -117,7 +117,10 @@ function queryFigures(mine: ModeRun[]): Pick<ModeSummary, 'queries' | 'queryData
       p50Ms: median(all.map((x) => x.p50Ms)), p99Ms: median(all.map((x) => x.p99Ms)), maxMs: median(all.map((x) => x.maxMs)),
     }
   })
-  return { queries, queryData: { ...last.data, repetitions: last.repetitions, peakRssMiB: last.peakRssMiB } }
+  return {
+    queries,
+    queryData: { ...last.data, repetitions: last.repetitions, peakRssMiB: last.peakRssMiB, otherCores: median(sections.map((s) => s.otherCores)) },
+  }
 }
 
 export function summarize(runs: ModeRun[], modes: ModeName[]): ModeSummary[] {

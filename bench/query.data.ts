@@ -9,7 +9,7 @@
  * The motion is closed-form so SQL can compute any fix from its number alone.
  * Each vehicle works one shift a day: out from its depot to a customer and
  * back, twice. A leg is 85 fixes 5 s apart while driving (smooth speed up and
- * down, peak 30-110 km/h) then 15 fixes 30 s apart standing still (a stop, with
+ * down, peak 35-125 km/h) then 15 fixes 30 s apart standing still (a stop, with
  * the engine left running at some customers: an idle). Some legs go over the
  * 90 km/h limit, some brake hard once; the depots are geofences.
  */
@@ -20,9 +20,13 @@ import { applyFix, DEFAULT_ANALYTICS_SETTINGS, emptyFacts, initialState, type De
 import { GeofenceIndex, type GeofenceDef } from '../stream/analytics/geofences.js'
 import { mulberry32 } from '../sim/random.js'
 
-/** Fixes per leg: DRIVE fixes 5 s apart, then the rest 30 s apart (the leg lasts 875 s). */
+/** Fixes per leg: DRIVE fixes DRIVE_STEP_S apart, then the rest STAND_STEP_S apart. */
 const LEG = 100
 const DRIVE = 85
+const DRIVE_STEP_S = 5
+const STAND_STEP_S = 30
+/** A leg's length in time: its last standing fix is 25 s before the next leg's first. */
+const LEG_S = DRIVE * DRIVE_STEP_S + (LEG - DRIVE) * STAND_STEP_S
 const LEGS_PER_DAY = 4
 export const FIXES_PER_DAY = LEG * LEGS_PER_DAY
 const DAY_S = 86_400
@@ -95,8 +99,8 @@ export function makeFleet(positions: number, nowMs: number, seed = 42): QueryFle
 }
 
 /**
- * ClickHouse changed geoToH3's argument order ((lon, lat) before 25.x, (lat, lon)
- * after): ask the engine which one gives h3-js's cell.
+ * ClickHouse changed geoToH3's argument order (older releases take (lon, lat),
+ * recent ones (lat, lon)): ask the engine which one gives h3-js's cell.
  */
 async function geoToH3Args(ch: ClickHouseClient): Promise<string> {
   const rs = await ch.query({
@@ -129,7 +133,8 @@ export async function insertPositions(ch: ClickHouseClient, fleet: QueryFleet, f
                  (degrees(atan2(-sin(angle) * sgn, cos(angle) * sgn)) + 360) % 360 AS heading
             FROM (
               SELECT v, k, rk, p,
-                     ({first:Int64} + (d * ${DAY_S} + shift_s[v + 1] + s * 875) * 1000 + if(p < ${DRIVE}, p * 5, 430 + (p - ${DRIVE}) * 30) * 1000 + v % 1000) AS ts_ms,
+                     ({first:Int64} + (d * ${DAY_S} + shift_s[v + 1] + s * ${LEG_S}) * 1000 + v % 1000
+                       + if(p < ${DRIVE}, p * ${DRIVE_STEP_S}, ${DRIVE * DRIVE_STEP_S} + (p - ${DRIVE} + 1) * ${STAND_STEP_S} - 25) * 1000) AS ts_ms,
                      2500 + cityHash64(v, pair) % 4000 + if(cityHash64(v, pair, 'fast') % 10 = 0, 3000, 0) AS leg_m,
                      if(p < ${DRIVE}, (1 - cos(pi() * p / ${DRIVE})) / 2, 1) AS f,
                      theta0[v + 1] + dir[v + 1] * if(s % 2 = 0, f, 1 - f) * leg_m / radius[v + 1] AS angle,
@@ -137,7 +142,7 @@ export async function insertPositions(ch: ClickHouseClient, fleet: QueryFleet, f
                      radius[v + 1] * cos(angle) AS east, radius[v + 1] * sin(angle) AS north, clat[v + 1] AS lat0, clon[v + 1] AS lon0,
                      multiIf(p >= ${DRIVE}, 0,
                              p = 40 AND cityHash64(v, pair, 'brake') % 5 = 0, 3,
-                             leg_m * pi() / (2 * ${DRIVE * 5}) * sin(pi() * p / ${DRIVE}) * 3.6) AS speed_kmh,
+                             leg_m * pi() / (2 * ${DRIVE * DRIVE_STEP_S}) * sin(pi() * p / ${DRIVE}) * 3.6) AS speed_kmh,
                      p < ${DRIVE} OR (s % 2 = 0 AND p < ${DRIVE + 8} AND cityHash64(v, d, s, 'idle') % 3 = 0) AS ignition
                 FROM (
                   SELECT intDiv(number, ${F}) + {from:UInt32} AS v, number % ${F} AS k, cityHash64(number, 'noise') AS rk,

@@ -62,7 +62,7 @@ async function store(vehicle: number, fixes: ScenarioFix[]): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'fleetpulse-docs-'))
+  dir = mkdtempSync(path.join(tmpdir(), 'fleetpulse-analytics-docs-'))
   const logger = createLogger('silent')
   ch = await createClickHouse({ clickhouseUrl: undefined, database: 'fleetpulse', chdbDir: dir, logger })
   await migrateClickHouse(ch, logger)

@@ -10,6 +10,7 @@ import { runPhase, type PhaseDeps, type PhaseResult, type PhaseSpec } from './ph
 import { cpuMeter, type WatchedProcess } from './procstat.js'
 import type { LiveProbeApi, LoadgenApi } from './protocol.js'
 import { stopChild } from './processes.js'
+import type { QuerySection } from './query.mode.js'
 import { forkHelper, type RpcChild } from './rpc.js'
 
 export interface ModeRun {
@@ -24,6 +25,8 @@ export interface ModeRun {
   phases: PhaseResult[]
   /** The live mode's figures (it has no phases). */
   live?: LiveFigures
+  /** The query section's figures (mode `query`, which has no phases). */
+  query?: QuerySection
   notes: string[]
 }
 

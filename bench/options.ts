@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench`, validated into one typed object. */
 import { parseArgs } from 'node:util'
 
-export const MODES = ['embedded', 'kafka', 'aedes', 'mosquitto', 'live'] as const
+export const MODES = ['embedded', 'kafka', 'aedes', 'mosquitto', 'live', 'query'] as const
 export type ModeName = (typeof MODES)[number]
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -18,6 +18,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --live-vehicles N    live mode: simulated vehicles driving over MQTT (default 500)
   --live-hz H          live mode: fixes per second per vehicle, may be fractional (default 1)
   --live-coalesce MS   live mode: LIVE_COALESCE_MS of the platform (default 250)
+  --positions N        query: positions generated in chDB (default 10000000; 10,000 per vehicle)
+  --query-reps N       query: timed repetitions of each read (default 50)
   --kafka-brokers B    Kafka bootstrap (default 127.0.0.1:9092)
   --postgres-url URL   PostgreSQL admin URL; a fresh database is created under it per run
                        (default postgres://fleetpulse:fleetpulse@127.0.0.1:5432/fleetpulse)
@@ -38,6 +40,9 @@ export interface BenchOptions {
   liveVehicles: number
   liveHz: number
   liveCoalesceMs: number
+  /** Query section: positions to generate, and timed repetitions of each read. */
+  positions: number
+  queryRepetitions: number
   kafkaBrokers: string
   postgresUrl: string
   outDir: string
@@ -88,6 +93,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       'live-vehicles': { type: 'string' },
       'live-hz': { type: 'string' },
       'live-coalesce': { type: 'string' },
+      positions: { type: 'string' },
+      'query-reps': { type: 'string' },
       'kafka-brokers': { type: 'string', default: '127.0.0.1:9092' },
       'postgres-url': { type: 'string', default: 'postgres://fleetpulse:fleetpulse@127.0.0.1:5432/fleetpulse' },
       out: { type: 'string', default: 'bench/results' },
@@ -108,6 +115,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     liveVehicles: num(v['live-vehicles'], 'live-vehicles', 500, 1, 20_000),
     liveHz: positive(v['live-hz'], 'live-hz', 1, 100),
     liveCoalesceMs: num(v['live-coalesce'], 'live-coalesce', 250, 10, 10_000),
+    positions: num(v.positions, 'positions', 10_000_000, 1_000, 1_000_000_000),
+    queryRepetitions: num(v['query-reps'], 'query-reps', 50, 1, 10_000),
     kafkaBrokers: v['kafka-brokers'],
     postgresUrl: v['postgres-url'],
     outDir: v.out,

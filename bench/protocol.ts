@@ -86,3 +86,37 @@ export type LiveClientsApi = {
   stats(): LiveClientsStats
   close(): Promise<void>
 }
+
+/** The query section's helper: owns a chDB of its own, fills it, times the dashboard reads. */
+export interface QueryDataFigures {
+  positions: number
+  vehicles: number
+  days: number
+  /** Seconds generating the positions (SQL), and deriving the facts (detector, writes, rollups). */
+  generateS: number
+  deriveS: number
+  /** Seconds reading the fixes back, in the detector alone, writing facts, refreshing rollups. */
+  readS: number
+  detectS: number
+  writeS: number
+  rollupS: number
+  facts: Record<string, number>
+  /** positions on disk: compressed and uncompressed bytes, active parts. */
+  positionsBytes: number
+  positionsRawBytes: number
+  positionsParts: number
+}
+
+export interface QueryTiming extends LatencyStats {
+  name: string
+  /** What one call reads, for the report. */
+  what: string
+  /** Rows the last call returned (a sanity check that it found data). */
+  rows: number
+}
+
+export type QueryBenchApi = {
+  prepare(arg: { dir: string; positions: number; nowMs: number }): Promise<QueryDataFigures>
+  measure(arg: { repetitions: number }): Promise<QueryTiming[]>
+  close(): Promise<void>
+}

@@ -7,7 +7,7 @@ import path from 'node:path'
 import type { ModeRun } from './mode.js'
 import type { LiveFigures } from './live.mode.js'
 import type { BenchOptions } from './options.js'
-import type { ModeSummary, PhaseFigures, TargetResult } from './summary.js'
+import { QUERY_TARGET_MS, type ModeSummary, type PhaseFigures, type TargetResult } from './summary.js'
 
 /** Busy cores of unrelated work above which a run is called disturbed. */
 const NOISY_CORES = 0.2
@@ -33,8 +33,11 @@ function catchUp(p: PhaseFigures): string {
   return `${num(p.catchUpS, 1)} s`
 }
 
+/** The load modes: everything but the query section, which has tables of its own. */
+const loadModes = (summary: ModeSummary[]) => summary.filter((s) => s.mode !== 'query' && s.mode !== 'live')
+
 function throughputTable(summary: ModeSummary[]): Table {
-  const rows = summary.filter((s) => s.mode !== 'live').map((s): Row => {
+  const rows = loadModes(summary).map((s): Row => {
     const p = s.max
     if (!p) return [s.mode, s.skipped[0] ?? s.errors[0] ?? 'no result', '', '', '', '', '', '', '']
     return [
@@ -98,9 +101,42 @@ function processTable(summary: ModeSummary[]): Table {
   return {
     title: 'CPU (cores busy during the max-throughput window) and peak RSS per process',
     headers: ['mode', 'process', 'CPU cores', 'peak RSS MiB'],
-    rows: summary.flatMap((s) => s.procs.map((p): Row => [s.mode, p.name, num(p.cores, 2), num(p.peakRssMiB)])),
+    rows: loadModes(summary).flatMap((s) => s.procs.map((p): Row => [s.mode, p.name, num(p.cores, 2), num(p.peakRssMiB)])),
     textColumns: 2,
   }
+}
+
+function queryTable(summary: ModeSummary[]): Table {
+  const q = summary.find((s) => s.mode === 'query')
+  const d = q?.queryData
+  return {
+    title: d
+      ? `Dashboard reads on ${num(d.positions)} positions in chDB (${num(d.vehicles)} vehicles, ${d.days} days; ${num(d.repetitions)} repetitions each)`
+      : 'Dashboard reads',
+    headers: ['read', 'what it reads', 'p50 ms', 'p99 ms', 'max ms', 'rows (last call)', `p99 < ${num(QUERY_TARGET_MS)} ms`],
+    rows: (q?.queries ?? []).map((x): Row => [x.name, x.what, num(x.p50Ms, 1), num(x.p99Ms, 1), num(x.maxMs, 1), num(x.rows), verdict(x.p99Ms === null ? null : x.p99Ms < QUERY_TARGET_MS)]),
+    textColumns: 2,
+  }
+}
+
+function queryDataTable(summary: ModeSummary[]): Table {
+  const d = summary.find((s) => s.mode === 'query')?.queryData
+  const mib = (bytes: number) => `${num(bytes / 2 ** 20)} MiB`
+  const rows: Row[] = d
+    ? [
+        ['positions generated (INSERT ... SELECT FROM numbers())', `${num(d.generateS, 1)} s`, `${num(d.positions / d.generateS)} rows/s`],
+        ['facts derived: total (read back, detector, writes, rollups)', `${num(d.deriveS, 1)} s`, `${num(d.positions / d.deriveS)} fixes/s`],
+        ['  reading the fixes back (positionsAfter, FINAL)', `${num(d.readS, 1)} s`, `${num(d.positions / d.readS)} fixes/s`],
+        ['  detector (applyFix)', `${num(d.detectS, 1)} s`, `${num(d.positions / d.detectS)} fixes/s`],
+        ['  writeFacts', `${num(d.writeS, 1)} s`, ''],
+        ['  refreshDailyKpis', `${num(d.rollupS, 1)} s`, ''],
+        ['facts', Object.entries(d.facts).map(([k, n]) => `${k} ${num(n)}`).join(', '), ''],
+        ['positions on disk (active parts)', `${mib(d.positionsBytes)} (${num(d.positionsBytes / d.positions, 1)} B/row)`, `${num(d.positionsRawBytes / d.positionsBytes, 1)}× compression, ${num(d.positionsParts)} parts`],
+        ['helper process peak RSS (chDB included)', d.peakRssMiB === null ? '–' : `${num(d.peakRssMiB)} MiB`, ''],
+        ['other load on the machine while the reads were timed', `${num(d.otherCores, 2)} cores`, ''],
+      ]
+    : []
+  return { title: 'Query section: the data', headers: ['step', 'measured', 'rate'], rows, textColumns: 3 }
 }
 
 function targetTable(results: TargetResult[]): Table {
@@ -135,13 +171,15 @@ export interface Report {
 
 function tables(r: Report): Table[] {
   const all = [
-    throughputTable(r.summary), latencyTable(r.summary, r.options.latencyRate), liveTable(r.runs), targetTable(r.targets), processTable(r.summary),
+    throughputTable(r.summary), latencyTable(r.summary, r.options.latencyRate), liveTable(r.runs), queryTable(r.summary), targetTable(r.targets),
+    processTable(r.summary), queryDataTable(r.summary),
   ]
   return all.filter((t) => t.rows.length > 0)
 }
 
 function footnotes(r: Report): string[] {
-  const notes = [
+  const load = r.options.modes.some((m) => m !== 'query')
+  const notes = !load ? [] : [
     `${r.options.devices} devices (one MQTT connection each), ${r.options.window} QoS 1 publishes in flight per connection, one fix per message; ` +
       `${r.options.warmupS} s warm-up + ${r.options.durationS} s measured per phase; medians of ${r.options.repeat} repeat(s).`,
     'end-to-end/s: fleetpulse = fixes written to ClickHouse (fleetpulse_stream_positions_written_total); aedes = PUBACKed; mosquitto = received by the subscriber.',
@@ -154,7 +192,16 @@ function footnotes(r: Report): string[] {
         'the first 10 clients, coalescing wait included; the clients run in one helper process on the same machine.',
     )
   }
-  const noisiest = Math.max(0, ...r.summary.flatMap((s) => [s.max?.otherCores ?? 0, s.latency?.otherCores ?? 0]))
+  if (r.options.modes.includes('query')) {
+    notes.push(
+      'query: positions generated by SQL (one shift a day per vehicle: out to a customer and back twice, 5 s fixes while driving, 30 s standing), ' +
+        'facts derived by the stream analytics (detector, writeFacts, refreshDailyKpis) from the stored fixes; ETA outcomes made up from the trips by SQL. ' +
+        'Each repetition picks a vehicle and a day at random; the fleet reads are for today; times are AnalyticsReader calls, ' +
+        'from the call to the parsed rows, one read at a time; "fleet overview" and "vehicle day" run their parts together, as the dashboards do. ' +
+        'p99 is nearest-rank: under 100 repetitions it is the slowest call.',
+    )
+  }
+  const noisiest = Math.max(0, ...r.summary.flatMap((s) => [s.max?.otherCores ?? 0, s.latency?.otherCores ?? 0, s.queryData?.otherCores ?? 0]))
   if (noisiest > NOISY_CORES) {
     notes.push(`WARNING: other processes kept up to ${num(noisiest, 2)} cores busy during the measurements; these figures are disturbed, rerun on a quiet machine.`)
   }

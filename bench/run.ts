@@ -14,6 +14,7 @@ import type { ModeContext, ModeRun } from './mode.js'
 import { parseOptions, USAGE, UsageError, type BenchOptions, type ModeName } from './options.js'
 import { FLEETPULSE_BIN, runEmbedded, runKafka } from './platform.mode.js'
 import { killChildrenOnExit } from './processes.js'
+import { runQuery } from './query.mode.js'
 import { renderText, writeReport, type Report } from './report.js'
 import { REPO_ROOT } from './rpc.js'
 import { summarize, targets } from './summary.js'
@@ -24,6 +25,7 @@ const RUNNERS: Record<ModeName, (ctx: ModeContext) => Promise<ModeRun>> = {
   aedes: runAedes,
   mosquitto: runMosquitto,
   live: runLive,
+  query: runQuery,
 }
 
 const t0 = performance.now()

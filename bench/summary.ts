@@ -6,6 +6,7 @@
 import type { ModeRun } from './mode.js'
 import type { ModeName } from './options.js'
 import type { PhaseResult } from './phase.js'
+import type { QueryDataFigures } from './protocol.js'
 import { median } from './stats.js'
 
 export interface ProcFigure {
@@ -38,6 +39,17 @@ export interface PhaseFigures {
   loopP99MaxMs: number | null
 }
 
+/** One dashboard read of the query section: medians over the repeats of each run's percentiles. */
+export interface QueryFigure {
+  name: string
+  what: string
+  p50Ms: number | null
+  p99Ms: number | null
+  maxMs: number | null
+  /** Rows the last call returned, in the last repeat. */
+  rows: number
+}
+
 export interface ModeSummary {
   mode: ModeName
   runs: number
@@ -46,6 +58,9 @@ export interface ModeSummary {
   max: PhaseFigures | undefined
   latency: PhaseFigures | undefined
   procs: ProcFigure[]
+  /** Query section only: its reads, and the data of its last repeat. */
+  queries?: QueryFigure[]
+  queryData?: QueryDataFigures & { repetitions: number; peakRssMiB: number | null; otherCores: number | null }
 }
 
 export interface TargetResult {
@@ -91,11 +106,29 @@ function procFigures(maxPhases: PhaseResult[]): ProcFigure[] {
   })
 }
 
+function queryFigures(mine: ModeRun[]): Pick<ModeSummary, 'queries' | 'queryData'> {
+  const sections = mine.flatMap((r) => (r.query ? [r.query] : []))
+  const last = sections.at(-1)
+  if (!last) return {}
+  const queries = last.timings.map((t): QueryFigure => {
+    const all = sections.flatMap((s) => s.timings.filter((x) => x.name === t.name))
+    return {
+      name: t.name, what: t.what, rows: t.rows,
+      p50Ms: median(all.map((x) => x.p50Ms)), p99Ms: median(all.map((x) => x.p99Ms)), maxMs: median(all.map((x) => x.maxMs)),
+    }
+  })
+  return {
+    queries,
+    queryData: { ...last.data, repetitions: last.repetitions, peakRssMiB: last.peakRssMiB, otherCores: median(sections.map((s) => s.otherCores)) },
+  }
+}
+
 export function summarize(runs: ModeRun[], modes: ModeName[]): ModeSummary[] {
   return modes.map((mode) => {
     const mine = runs.filter((r) => r.mode === mode)
     const phases = (name: PhaseResult['name']) => mine.flatMap((r) => r.phases.filter((p) => p.name === name))
     return {
+      ...queryFigures(mine),
       mode,
       runs: mine.length,
       skipped: [...new Set(mine.flatMap((r) => (r.skipped ? [r.skipped] : [])))],
@@ -121,6 +154,9 @@ export function ratio(runs: ModeRun[], ours: ModeName, baseline: ModeName): numb
     }),
   )
 }
+
+/** Every dashboard read of the query section should answer within this, at p99. */
+export const QUERY_TARGET_MS = 1000
 
 const fmt = (n: number | null, digits = 0) => (n === null ? 'n/a' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }))
 
@@ -151,6 +187,16 @@ export function targets(runs: ModeRun[], summary: ModeSummary[], latencyRate: nu
         ? `p99 ${fmt(lat.liveP99Ms)} ms (p50 ${fmt(lat.liveP50Ms)} ms) at ${fmt(lat.acceptedPerS)} accepted/s${sustained ? '' : ' — rate not sustained'}`
         : 'not measured',
       pass: lat?.liveP99Ms == null ? null : sustained && lat.liveP99Ms <= 250,
+    })
+  }
+  // "The fleet overview and one vehicle's day of trips answer in well under a second."
+  const query = of('query')
+  for (const name of ['fleet overview', 'vehicle day', 'heatmap: city, one day']) {
+    const q = query?.queries?.find((x) => x.name === name)
+    results.push({
+      target: `${name} p99 < ${fmt(QUERY_TARGET_MS)} ms${query?.queryData ? ` on ${fmt(query.queryData.positions)} positions` : ''}`,
+      figure: q ? `p99 ${fmt(q.p99Ms, 1)} ms (p50 ${fmt(q.p50Ms, 1)} ms)` : 'not measured',
+      pass: q?.p99Ms == null ? null : q.p99Ms < QUERY_TARGET_MS,
     })
   }
   return results

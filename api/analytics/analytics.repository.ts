@@ -125,14 +125,19 @@ export class AnalyticsReader {
     )
   }
 
-  /** Fixes per H3 cell in a box and time range, from the raw positions (at most 10,000 cells). */
+  /**
+   * Fixes per H3 cell in a box and time range (whole hours), from the hourly
+   * rollup (at most 10,000 cells). A cell counts when a fix of it is in the box.
+   */
   async heatmap(orgId: string, box: { minLat: number; minLon: number; maxLat: number; maxLon: number }, from: number, to: number, resolution: number) {
     return this.rows<{ h3: string; fixes: number; vehicles: number; avg_speed: number | null }>(
-      `SELECT lower(hex(h3ToParent(h3, {res:UInt8}))) AS h3, count() AS fixes, uniqExact(vehicle_id) AS vehicles, avg(speed) AS avg_speed
-         FROM positions
-        WHERE org_id = {org:UUID} AND ts BETWEEN fromUnixTimestamp64Milli({from:Int64}) AND fromUnixTimestamp64Milli({to:Int64})
-          AND lat BETWEEN {minLat:Float64} AND {maxLat:Float64} AND lon BETWEEN {minLon:Float64} AND {maxLon:Float64}
-        GROUP BY h3 ORDER BY fixes DESC LIMIT 10001`,
+      `SELECT h3ToString(c) AS h3, sum(fixes) AS fixes, uniqMerge(vehicles) AS vehicles, if(sum(speed_n) = 0, NULL, sum(speed_sum) / sum(speed_n)) AS avg_speed
+         FROM (SELECT if(h3GetResolution(cell) > {res:UInt8}, h3ToParent(cell, {res:UInt8}), cell) AS c, fixes, vehicles, speed_sum, speed_n, lat, lon
+                 FROM positions_h3_hourly
+                WHERE org_id = {org:UUID}
+                  AND hour BETWEEN toStartOfHour(fromUnixTimestamp64Milli({from:Int64})) AND fromUnixTimestamp64Milli({to:Int64}))
+        WHERE lat BETWEEN {minLat:Float64} AND {maxLat:Float64} AND lon BETWEEN {minLon:Float64} AND {maxLon:Float64}
+        GROUP BY c ORDER BY fixes DESC LIMIT 10001`,
       { org: orgId, res: resolution, from, to, minLat: box.minLat, minLon: box.minLon, maxLat: box.maxLat, maxLon: box.maxLon },
     )
   }

@@ -11,6 +11,8 @@ import type { Logger } from 'pino'
 import type { Bus } from '../../core/bus/bus.js'
 import { TOPICS, type LiveAlertV1 } from '../../schemas/topics.v1.js'
 
+const LOOKBACK_MS = 3_600_000
+
 export interface OfflineWatchOptions {
   pool: pg.Pool
   bus: Bus
@@ -21,7 +23,9 @@ export interface OfflineWatchOptions {
 
 export function startOfflineWatch(o: OfflineWatchOptions): { stop(): void; check(): Promise<number> } {
   const log = o.logger.child({ component: 'offline-watch' })
-  let since = new Date(Date.now() - o.offlineAfterMs)
+  // A process that starts (or restarts) looks an hour back, so vehicles that went
+  // quiet while no stream ran are announced too (again, with the same ids, if one did).
+  let since = new Date(Date.now() - o.offlineAfterMs - LOOKBACK_MS)
   const check = async (): Promise<number> => {
     const until = new Date(Date.now() - o.offlineAfterMs)
     const { rows } = await o.pool.query<{ vehicle_id: string; org_id: string; received_at: Date; lat: number; lon: number; driver_id: string | null }>(

@@ -42,6 +42,11 @@ describe('loadConfig', () => {
       busNamespace: '',
       sinkBatchSize: 5000,
       sinkFlushMs: 1000,
+      analytics: {
+        reorderWindowMs: 5000, refreshMs: 5000, profileRefreshMs: 300_000, stopMinS: 120, tripMinDistanceM: 200, idleMinS: 120,
+        overspeedKmh: 90, overspeedMinS: 10, offlineAfterMs: 600_000,
+      },
+      positionsTtlDays: 0,
       logLevel: 'info',
       authRateLimit: { perAccount: 10, perAddress: 50, windowMs: 60_000 },
       corsOrigins: [],

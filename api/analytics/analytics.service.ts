@@ -20,6 +20,8 @@ const MAX_HEATMAP_RANGE_MS = 31 * DAY_MS
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(Number(ms)).toISOString())
 const today = () => new Date().toISOString().slice(0, 10)
+/** Within ClickHouse's Date range (1970-01-01 to 2149-06-06); ISO dates compare as strings. */
+const clampDay = (d: string) => (d < '1970-01-01' ? '1970-01-01' : d > '2149-06-06' ? '2149-06-06' : d)
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits
 
 export function kpisOf(r: KpiRow | undefined): Kpis {
@@ -138,7 +140,7 @@ export class AnalyticsService {
   async vehicle(who: Principal, vehicleId: string, query: { day?: string | undefined }) {
     const ch = this.ch()
     await this.vehicleInOrg(who, vehicleId)
-    const day = query.day ?? today()
+    const day = clampDay(query.day ?? today())
     const from = Date.parse(`${day}T00:00:00Z`)
     const to = from + DAY_MS - 1
     const [kpis, trips, events, device, latest] = await Promise.all([
@@ -161,9 +163,11 @@ export class AnalyticsService {
   async driver(who: Principal, driverId: string, query: { from?: string | undefined; to?: string | undefined }) {
     const ch = this.ch()
     if (!(await findInOrg(this.pool, 'drivers', 'id', who.orgId, driverId))) throw new AppError('not_found', 'no such driver')
-    const to = query.to ?? today()
-    const from = query.from ?? new Date(Date.parse(`${to}T00:00:00Z`) - 29 * DAY_MS).toISOString().slice(0, 10)
-    if (Date.parse(to) - Date.parse(from) > 366 * DAY_MS) throw new AppError('validation_failed', 'at most 366 days', { errors: [{ path: 'querystring/from', message: 'range longer than 366 days' }] })
+    // At most 366 days, ending at `to` (a longer range is shortened, as the answer's `from` says).
+    const to = clampDay(query.to ?? today())
+    const toMs = Date.parse(`${to}T00:00:00Z`)
+    const fromMs = Math.max(query.from ? Date.parse(`${query.from}T00:00:00Z`) : toMs - 29 * DAY_MS, toMs - 365 * DAY_MS)
+    const from = clampDay(new Date(fromMs).toISOString().slice(0, 10))
     const days = await ch.driverDays(who.orgId, driverId, from, to)
     const total = days.reduce<KpiRow>((t, d) => ({
       trips: t.trips + Number(d.trips), distance_m: t.distance_m + Number(d.distance_m), driving_s: t.driving_s + Number(d.driving_s),
@@ -192,12 +196,11 @@ export class AnalyticsService {
 
   async heatmap(who: Principal, query: { minLat: number; minLon: number; maxLat: number; maxLon: number; from?: string; to?: string; resolution?: number }) {
     const ch = this.ch()
-    if (query.minLat > query.maxLat || query.minLon > query.maxLon) {
-      throw new AppError('validation_failed', 'the box is empty', { errors: [{ path: 'querystring/minLat', message: 'min must not exceed max' }] })
-    }
     const { from, to } = range(query, DAY_MS, MAX_HEATMAP_RANGE_MS)
     const resolution = query.resolution ?? 7
-    const cells = await ch.heatmap(who.orgId, query, from, to, resolution)
+    // A box with min above max holds nothing (a box across the antimeridian is two requests).
+    const empty = query.minLat > query.maxLat || query.minLon > query.maxLon
+    const cells = empty ? [] : await ch.heatmap(who.orgId, query, from, to, resolution)
     const truncated = cells.length > 10_000
     return {
       from: iso(from)!, to: iso(to)!, resolution, truncated,

@@ -60,15 +60,16 @@ async function factsOf(vehicleId: string): Promise<Facts> {
   return { trips, stops, idles, events, kpis }
 }
 
-/** Waits until the vehicle's facts show every trip of the truth and stop changing. */
+/** Waits until the vehicle's facts show every trip of the truth and stay unchanged longer than the rollups take to refresh. */
 async function settledFacts(vehicleId: string): Promise<Facts> {
   let last = ''
+  let since = Date.now()
   return waitFor(async () => {
     const f = await factsOf(vehicleId)
     const now = JSON.stringify(f)
-    const settled = f.trips.length === truth.trips.length && f.kpis.length > 0 && now === last
+    if (now !== last) since = Date.now()
     last = now
-    return settled ? f : undefined
+    return f.trips.length === truth.trips.length && f.kpis.length > 0 && Date.now() - since >= 3000 ? f : undefined
   }, { timeoutMs: 60_000, intervalMs: 500, what: `the facts of ${vehicleId}` })
 }
 

@@ -35,6 +35,13 @@ export interface AnalyticsDeps {
 
 interface Buffered { fixes: PositionV1[]; lastArrival: number }
 
+/** A restore looks this far back for late fixes its predecessor may not have recomputed for. */
+const RESTORE_LATE_LOOKBACK_MS = 86_400_000
+/** Daily rollups are refreshed at most this often (a batch only marks what it touched). */
+const KPI_REFRESH_MS = 2000
+/** How often replays run elsewhere are looked for. */
+const EPOCH_CHECK_MS = 1000
+
 export interface RecomputeProgress { fixes: number }
 
 export class AnalyticsProcessor {
@@ -44,7 +51,9 @@ export class AnalyticsProcessor {
   private chain: Promise<unknown> = Promise.resolve()
   private readonly log: Logger
   private readonly metrics
-  private flushTimer: NodeJS.Timeout | undefined
+  private timers: NodeJS.Timeout[] = []
+  /** Vehicle-days whose facts changed since the last rollup refresh. */
+  private readonly kpisPending = new Map<string, { orgId: string; vehicleId: string; ts: number }>()
   private epochs = new Map<string, string>()
   private epochStamp = new Date(0)
 
@@ -61,16 +70,39 @@ export class AnalyticsProcessor {
   }
 
   start(): void {
-    const every = Math.max(100, Math.floor(this.deps.reorderWindowMs / 2))
-    this.flushTimer = setInterval(() => {
-      void this.serial(() => this.flushQuiet()).catch((err: unknown) => this.log.error({ err }, 'flushing quiet vehicles failed; retried next time'))
-    }, every)
-    this.flushTimer.unref()
+    const every = (ms: number, what: string, fn: () => Promise<void>) => {
+      const t = setInterval(() => void this.serial(fn).catch((err: unknown) => this.log.error({ err }, `${what} failed; retried next time`)), ms)
+      t.unref()
+      this.timers.push(t)
+    }
+    every(Math.max(100, Math.floor(this.deps.reorderWindowMs / 2)), 'flushing quiet vehicles', () => this.flushQuiet())
+    every(EPOCH_CHECK_MS, 'checking replay epochs', () => this.checkEpochs())
+    every(KPI_REFRESH_MS, 'refreshing daily KPIs', () => this.refreshKpis())
+    // The previous owner may have stopped between writing facts and refreshing their rollups.
+    void this.serial(async () => {
+      for (const t of await this.deps.repository.touchedSince(Date.now() - RESTORE_LATE_LOOKBACK_MS)) this.markKpis(t)
+    }).catch((err: unknown) => this.log.warn({ err }, 'could not list the rollups to refresh at start'))
+  }
+
+  private markKpis(t: { orgId: string; vehicleId: string; ts: number }): void {
+    this.kpisPending.set(`${t.vehicleId}/${new Date(t.ts).toISOString().slice(0, 10)}`, t)
+  }
+
+  private async refreshKpis(): Promise<void> {
+    if (this.kpisPending.size === 0) return
+    const touched = [...this.kpisPending.values()]
+    this.kpisPending.clear()
+    try {
+      await this.deps.repository.refreshDailyKpis(touched)
+    } catch (err) {
+      for (const t of touched) this.markKpis(t)
+      throw err
+    }
   }
 
   async close(): Promise<void> {
-    if (this.flushTimer) clearInterval(this.flushTimer)
-    await this.chain.catch(() => {})
+    for (const t of this.timers) clearInterval(t)
+    await this.serial(() => this.refreshKpis()).catch((err: unknown) => this.log.warn({ err }, 'daily KPIs not refreshed at close; the next start does'))
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -85,7 +117,6 @@ export class AnalyticsProcessor {
   }
 
   private async processNow(positions: PositionV1[]): Promise<void> {
-    await this.checkEpochs()
     const env = this.deps.surroundings.env(true)
     const out = emptyFacts()
     const byVehicle = new Map<string, PositionV1[]>()
@@ -95,24 +126,26 @@ export class AnalyticsProcessor {
       list.push(p)
     }
     const late: PositionV1[] = []
+    const lateFrom = new Map<string, { orgId: string; ts: number }>()
+    const restore: Array<{ orgId: string; vehicleId: string }> = []
     const now = Date.now()
     for (const [vehicleId, fixes] of byVehicle) {
       const orgId = fixes[0]!.orgId
       const state = this.states.get(vehicleId)
       if (!state) {
-        // Unknown here (a start, a rebalance): rebuild from the stored fixes, which include this batch's.
-        await this.recompute(orgId, vehicleId, Number.MAX_SAFE_INTEGER, env, out, 'restore')
+        // Unknown here (a start, a rebalance): rebuilt below from the stored fixes, which include this batch's.
+        restore.push({ orgId, vehicleId })
         continue
       }
       const buffer = this.buffers.get(vehicleId) ?? { fixes: [], lastArrival: now }
       const buffered = new Set(buffer.fixes.map((f) => f.ts))
-      let lateFrom = Infinity
+      let earliestLate = Infinity
       for (const f of fixes) {
         if (f.ts <= state.lastTs) {
           if (state.recent.includes(f.ts)) this.metrics.duplicates.inc()
           else {
             late.push(f)
-            lateFrom = Math.min(lateFrom, f.ts)
+            earliestLate = Math.min(earliestLate, f.ts)
           }
         } else if (buffered.has(f.ts)) {
           this.metrics.duplicates.inc()
@@ -122,17 +155,28 @@ export class AnalyticsProcessor {
         }
       }
       buffer.lastArrival = now
-      if (lateFrom !== Infinity) {
+      if (earliestLate !== Infinity) {
         this.buffers.delete(vehicleId)
-        await this.recompute(orgId, vehicleId, lateFrom, env, out, 'late')
+        lateFrom.set(vehicleId, { orgId, ts: earliestLate })
         continue
       }
       this.buffers.set(vehicleId, buffer)
       this.release(vehicleId, state, buffer, env, out, false)
     }
+    // Listed before the recompute: a crash in between leaves the mark a restore looks for.
     if (late.length > 0) {
       this.metrics.late.inc(late.length)
       await this.deps.repository.recordLate(late)
+    }
+    for (const [vehicleId, { orgId, ts }] of lateFrom) await this.recompute(orgId, vehicleId, ts, env, out, 'late', true)
+    if (restore.length > 0) {
+      // A restore rewrites the facts the previous owner wrote from the same fixes: same keys, nothing to delete,
+      // unless late fixes arrived that it may not have recomputed for (then the span is deleted first).
+      const lateSince = await this.deps.repository.lateFixesSince(restore.map((r) => r.vehicleId), now - RESTORE_LATE_LOOKBACK_MS)
+      for (const { orgId, vehicleId } of restore) {
+        const since = lateSince.get(vehicleId)
+        await this.recompute(orgId, vehicleId, since ?? Number.MAX_SAFE_INTEGER, env, out, 'restore', since !== undefined)
+      }
     }
     await this.emit(out)
   }
@@ -179,12 +223,15 @@ export class AnalyticsProcessor {
    * first fix) through every stored fix after it: deletes the facts of that
    * span, writes them again, and keeps the resulting state as the live one.
    */
-  private async recompute(orgId: string, vehicleId: string, fromTs: number, env: DetectorEnv, out: Facts, reason: string, progress?: (p: RecomputeProgress) => void): Promise<void> {
+  private async recompute(
+    orgId: string, vehicleId: string, fromTs: number, env: DetectorEnv, out: Facts, reason: string, deleteStale: boolean,
+    progress?: (p: RecomputeProgress) => void,
+  ): Promise<void> {
     this.metrics.recomputes.inc({ reason })
     const repo = this.deps.repository
     let state = await repo.checkpointBefore(orgId, vehicleId, fromTs)
     const startTs = state ? state.lastTs : -1
-    await repo.deleteFrom(orgId, vehicleId, startTs + 1)
+    if (deleteStale) await repo.deleteFrom(orgId, vehicleId, startTs + 1)
     // The facts already collected in this batch for the vehicle are rewritten by the recompute.
     dropVehicle(out, vehicleId)
     let fixes = 0
@@ -212,7 +259,7 @@ export class AnalyticsProcessor {
   replay(orgId: string, vehicleId: string, fromTs: number, progress?: (p: RecomputeProgress) => void): Promise<void> {
     return this.serial(async () => {
       const out = emptyFacts()
-      await this.recompute(orgId, vehicleId, fromTs, this.deps.surroundings.env(true), out, 'replay', progress)
+      await this.recompute(orgId, vehicleId, fromTs, this.deps.surroundings.env(true), out, 'replay', true, progress)
       await this.write(out)
     })
   }
@@ -241,7 +288,7 @@ export class AnalyticsProcessor {
     await this.deps.repository.writeFacts(f, Date.now())
     const touched = [...f.trips, ...f.stops, ...f.idles].map((x) => ({ orgId: x.orgId, vehicleId: x.vehicleId, ts: x.startTs }))
       .concat(f.drivingEvents.map((e) => ({ orgId: e.orgId, vehicleId: e.vehicleId, ts: e.ts })))
-    await this.deps.repository.refreshDailyKpis(touched)
+    for (const t of touched) this.markKpis(t)
     this.metrics.facts.inc({ kind: 'trip' }, f.trips.length)
     this.metrics.facts.inc({ kind: 'stop' }, f.stops.length)
     this.metrics.facts.inc({ kind: 'idle' }, f.idles.length)

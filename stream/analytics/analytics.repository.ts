@@ -105,6 +105,34 @@ export class AnalyticsRepository {
     }
   }
 
+  /** Per vehicle, the earliest late fix received since `sinceMs` (a restore deletes and rewrites from there). */
+  async lateFixesSince(vehicleIds: string[], sinceMs: number): Promise<Map<string, number>> {
+    if (vehicleIds.length === 0) return new Map()
+    const rs = await this.ch.query({
+      query: `SELECT toString(vehicle_id) AS v, toUnixTimestamp64Milli(min(ts)) AS ts FROM late_fixes
+               WHERE vehicle_id IN {ids:Array(UUID)} AND received_at >= fromUnixTimestamp64Milli({since:Int64}) GROUP BY v`,
+      query_params: { ids: vehicleIds, since: sinceMs },
+      format: 'JSONEachRow',
+      clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+    })
+    return new Map((await rs.json<{ v: string; ts: number }>()).map((r) => [r.v, Number(r.ts)]))
+  }
+
+  /** Vehicles and days with facts written since `sinceVersion` (a start refreshes their rollups, in case the last owner could not). */
+  async touchedSince(sinceVersion: number): Promise<Array<{ orgId: string; vehicleId: string; ts: number }>> {
+    const rs = await this.ch.query({
+      query: `SELECT DISTINCT toString(org_id) AS orgId, toString(vehicle_id) AS vehicleId, toUnixTimestamp64Milli(toDateTime64(day, 3)) AS ts FROM (
+                SELECT org_id, vehicle_id, toDate(start_ts) AS day FROM trips WHERE version >= {v:UInt64}
+                UNION ALL SELECT org_id, vehicle_id, toDate(start_ts) FROM stops WHERE version >= {v:UInt64}
+                UNION ALL SELECT org_id, vehicle_id, toDate(start_ts) FROM idles WHERE version >= {v:UInt64}
+                UNION ALL SELECT org_id, vehicle_id, toDate(ts) FROM driving_events WHERE version >= {v:UInt64})`,
+      query_params: { v: sinceVersion },
+      format: 'JSONEachRow',
+      clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+    })
+    return (await rs.json<{ orgId: string; vehicleId: string; ts: number }>()).map((r) => ({ ...r, ts: Number(r.ts) }))
+  }
+
   async recordLate(fixes: Array<{ orgId: string; vehicleId: string; ts: number; receivedAt: number }>): Promise<void> {
     if (fixes.length === 0) return
     await this.ch.insert({

@@ -50,6 +50,15 @@ import { BACKGROUND_CHECK_CALLBACK_PATH, driversRoutes } from './drivers/drivers
 import { DriversService } from './drivers/drivers.service.js'
 import { devicesRoutes } from './devices/devices.routes.js'
 import { DevicesService } from './devices/devices.service.js'
+import { GeofencesRepository } from './geofences/geofences.repository.js'
+import { geofencesRoutes } from './geofences/geofences.routes.js'
+import { GeofencesService } from './geofences/geofences.service.js'
+import { DestinationsRepository } from './destinations/destinations.repository.js'
+import { destinationsRoutes } from './destinations/destinations.routes.js'
+import { DestinationsService } from './destinations/destinations.service.js'
+import { AnalyticsSettingsRepository } from './analytics/analytics-settings.repository.js'
+import { analyticsSettingsRoutes } from './analytics/analytics-settings.routes.js'
+import { AnalyticsSettingsService } from './analytics/analytics-settings.service.js'
 
 export interface ApiDeps {
   pool: pg.Pool
@@ -154,6 +163,9 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(devicesRoutes, {
     service: new DevicesService(deps.pool, new DevicesRepository(deps.pool), vehicles, audit, deps.bus, deps.logger),
   })
+  await app.register(geofencesRoutes, { service: new GeofencesService(deps.pool, new GeofencesRepository(deps.pool), audit) })
+  await app.register(destinationsRoutes, { service: new DestinationsService(deps.pool, new DestinationsRepository(deps.pool), vehicles, audit) })
+  await app.register(analyticsSettingsRoutes, { service: new AnalyticsSettingsService(deps.pool, new AnalyticsSettingsRepository(deps.pool), audit) })
   await app.ready()
   return { app, tokens, users, routes, documents }
 }

@@ -9,6 +9,8 @@ import type { Registry } from 'prom-client'
 import type { Bus } from '../core/bus/bus.js'
 import { PositionsRepository } from './positions.repository.js'
 import { startPositionsProcessor } from './positions.processor.js'
+import { DeviceEventsRepository } from './device-events.repository.js'
+import { startDeviceEventsProcessor } from './device-events.processor.js'
 
 export interface StreamDeps {
   bus: Bus
@@ -34,6 +36,9 @@ export async function startStream(deps: StreamDeps): Promise<Stream> {
     batchSize: deps.sinkBatchSize,
     flushMs: deps.sinkFlushMs,
   })
+  subscriptions.push(await startDeviceEventsProcessor({
+    bus: deps.bus, repository: new DeviceEventsRepository(deps.clickhouse, deps.pool), logger: deps.logger, registry: deps.registry,
+  }))
   deps.logger.info({ processors: ['positions-sink', 'positions-live'] }, 'stream started')
   return {
     close: async () => {

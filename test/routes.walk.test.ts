@@ -33,6 +33,7 @@ interface Org {
   driverDocumentId: string
   vehicleDocumentId: string
   geofenceId: string
+  alertRuleId: string
 }
 
 type DriverStage = 'applicant' | 'background_check' | 'passed' | 'training' | 'trained' | 'approved' | 'active'
@@ -48,6 +49,8 @@ interface Ctx {
   newDevice(): Promise<string>
   /** A fresh geofence of org A. */
   newGeofence(): Promise<string>
+  /** A fresh alert rule of org A. */
+  newAlertRule(): Promise<string>
   /** A fresh vehicle of org A with a destination. */
   vehicleWithDestination(): Promise<string>
   /** A fresh driver of org A brought to a stage of the workflow. */
@@ -174,6 +177,11 @@ const ROUTES: Record<string, RouteCase> = {
   'DELETE /api/v1/vehicles/:id/destination': {
     params: async (c, o) => ({ id: o === c.a ? await c.vehicleWithDestination() : o.vehicleId }), audit: 'vehicle.destination_clear', expect: 204,
   },
+  'POST /api/v1/alert-rules': { body: () => ({ name: 'Walk rule', kind: 'device_event', recipient: { role: 'dispatcher' } }), audit: 'alert_rule.create', expect: 201 },
+  'GET /api/v1/alert-rules': {},
+  'GET /api/v1/alert-rules/:id': { params: (_c, o) => ({ id: o.alertRuleId }) },
+  'PATCH /api/v1/alert-rules/:id': { params: (_c, o) => ({ id: o.alertRuleId }), body: () => ({ minSeverity: 'critical' }), audit: 'alert_rule.update' },
+  'DELETE /api/v1/alert-rules/:id': { params: async (c, o) => ({ id: o === c.a ? await c.newAlertRule() : o.alertRuleId }), audit: 'alert_rule.delete', expect: 204 },
   'GET /api/v1/analytics/settings': {},
   'PUT /api/v1/analytics/settings': { body: () => ({ overspeedLimitKmh: 85 }), audit: 'analytics_settings.update' },
   'POST /api/v1/auth/login': { body: () => ({ email: 'admin@test.local', password: 'correct horse battery' }), audit: 'auth.login' },
@@ -212,10 +220,11 @@ async function setUpOrg(adminToken: string): Promise<Org> {
   const vehicleDocument = await api(base, 'POST', `/api/v1/vehicles/${vehicle.vehicleId}/documents?kind=insurance`, { token: adminToken, body: pdfForm() })
   const geofence = await api(base, 'POST', '/api/v1/geofences', { token: adminToken, body: { name: 'Walk fixture', kind: 'circle', center: { lat: 1, lon: 1 }, radiusM: 100 } })
   await api(base, 'PUT', `/api/v1/vehicles/${vehicle.vehicleId}/destination`, { token: adminToken, body: { lat: 1, lon: 1 } })
+  const rule = await api(base, 'POST', '/api/v1/alert-rules', { token: adminToken, body: { name: 'Walk fixture', kind: 'idling', recipient: { role: 'dispatcher' } } })
   return {
     adminToken, adminId, vehicleId: vehicle.vehicleId, deviceId: vehicle.deviceId, userId: user.id, driverId: driver.body.id,
     notificationId: sent.notificationIds[0]!, driverDocumentId: driverDocument.body.id, vehicleDocumentId: vehicleDocument.body.id,
-    geofenceId: geofence.body.id,
+    geofenceId: geofence.body.id, alertRuleId: rule.body.id,
   }
 }
 
@@ -268,6 +277,8 @@ beforeAll(async () => {
     },
     newGeofence: async () =>
       (await api(base, 'POST', '/api/v1/geofences', { token: adminToken, body: { name: 'Walk fresh', kind: 'circle', center: { lat: 1, lon: 1 }, radiusM: 100 } })).body.id as string,
+    newAlertRule: async () =>
+      (await api(base, 'POST', '/api/v1/alert-rules', { token: adminToken, body: { name: 'Walk fresh', kind: 'idling', recipient: { role: 'dispatcher' } } })).body.id as string,
     vehicleWithDestination: async () => {
       const id = (await api(base, 'POST', '/api/v1/vehicles', { token: adminToken, body: { name: 'Walk heading' } })).body.id as string
       await api(base, 'PUT', `/api/v1/vehicles/${id}/destination`, { token: adminToken, body: { lat: 1, lon: 1 } })
@@ -342,6 +353,7 @@ async function stateOf(id: string) {
             (SELECT row_to_json(r) FROM drivers r WHERE r.id = $1) AS driver,
             (SELECT row_to_json(n) FROM notifications n WHERE n.id = $1) AS notification,
             (SELECT row_to_json(g) FROM geofences g WHERE g.id = $1) AS geofence,
+            (SELECT row_to_json(r) FROM alert_rules r WHERE r.id = $1) AS alert_rule,
             (SELECT row_to_json(d) FROM vehicle_destinations d WHERE d.vehicle_id = $1) AS destination,
             (SELECT count(*)::int FROM devices d WHERE d.vehicle_id = $1) AS devices`,
     [id],

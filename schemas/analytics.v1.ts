@@ -36,7 +36,7 @@ export const PolygonCoordinates = Type.Array(
 export type PolygonCoordinates = Static<typeof PolygonCoordinates>
 export const Center = Type.Object({ lat: Latitude, lon: Longitude }, { additionalProperties: false })
 export const RadiusM = Type.Number({ minimum: 10, maximum: 100_000, description: 'metres' })
-const SpeedLimitKmh = Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: 'km/h; overrides the organization overspeed limit inside' })
+const SpeedLimitKmh = Type.Number({ minimum: 1, maximum: 1000, description: 'km/h; overrides the organization overspeed limit inside' })
 const DwellAlertS = Type.Integer({ minimum: 1, maximum: 30 * 86_400, description: 'alert when a vehicle stays inside longer than this, seconds' })
 const GeofenceName = Text(1, 200)
 

@@ -64,6 +64,7 @@ describe('geofences', () => {
       ['across the antimeridian', [[[179.9, 0], [-179.9, 0], [-179.9, 0.1], [179.9, 0.1], [179.9, 0]]], /antimeridian/],
       ['hole outside', [outer, square(11, 51, 0.01)], /inside the outer ring/],
       ['hole crossing the outer ring', [outer, square(10.05, 50.05, 0.1)], /touches or crosses/],
+      ['hole in a hole', [outer, square(10.01, 50.01, 0.05), square(10.02, 50.02, 0.01)], /inside another hole/],
       ['lat out of range', [[[10, 95], [10.1, 50], [10.1, 50.1], [10, 95]]], /./],
       ['three points', [[[10, 50], [10.1, 50], [10, 50]]], /./],
     ]

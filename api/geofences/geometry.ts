@@ -120,8 +120,11 @@ export function polygonProblems(rings: PolygonCoordinates, path = 'body/polygon'
   if (problems.length) return problems
 
   const outerRing = rings[0]!
-  rings.slice(1).forEach((hole, h) => {
+  // No edges cross, so one corner tells where a whole ring lies.
+  const holes = rings.slice(1)
+  holes.forEach((hole, h) => {
     if (!inside(hole[0]!, outerRing)) problems.push({ path: `${path}/${h + 1}`, message: 'a hole must lie inside the outer ring' })
+    else if (holes.some((other, o) => o !== h && inside(hole[0]!, other))) problems.push({ path: `${path}/${h + 1}`, message: 'a hole may not lie inside another hole' })
   })
   if (problems.length) return problems
 

@@ -81,7 +81,8 @@ export const GeofenceListQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
     cursor: Type.Optional(SortedCursor),
-    q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'search in the name (case-insensitive)' })),
+    // Text: no control characters (Postgres refuses NUL in a text parameter).
+    q: Type.Optional({ ...Text(1, 100), description: 'search in the name (case-insensitive)' }),
     sort: Type.Optional(Type.Union([Type.Literal('createdAt'), Type.Literal('name')], { default: 'createdAt' })),
   },
   { additionalProperties: false },

@@ -132,6 +132,7 @@ describe('geofences', () => {
     } while (cursor)
     expect(seen).toEqual([...names].sort())
     expect((await api(base, 'GET', `/api/v1/geofences?q=${tag}`, { token: other })).body.items).toEqual([])
+    expect((await api(base, 'GET', '/api/v1/geofences?q=a%00b', { token: admin })).status).toBe(400)
     for (const [method, body] of [['GET', undefined], ['PATCH', { name: 'stolen' }], ['DELETE', undefined]] as const) {
       expect((await api(base, method, `/api/v1/geofences/${ids[0]}`, { token: other, body })).status, method).toBe(404)
     }

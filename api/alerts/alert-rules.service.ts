@@ -1,11 +1,21 @@
 /** Alert rules of the caller's organization: validated references, audited changes, the evaluator's cache told at once. */
 import type pg from 'pg'
-import type { AlertRule, AlertRuleListQuery, CreateAlertRuleBody, OutsideHours, Severity, UpdateAlertRuleBody } from '../../schemas/analytics.v1.js'
+import {
+  TIME_ZONES, type AlertRule, type AlertRuleListQuery, type CreateAlertRuleBody, type OutsideHours, type Severity, type UpdateAlertRuleBody,
+} from '../../schemas/analytics.v1.js'
 import type { Principal, RequestMeta } from '../access.js'
 import type { AuditRepository } from '../audit/audit.repository.js'
 import { withTransaction, type Db } from '../db.js'
-import { notFound } from '../errors.js'
+import { AppError, notFound } from '../errors.js'
 import type { AlertRuleFields, AlertRulesRepository } from './alert-rules.repository.js'
+
+function checkTimeZone(hours: OutsideHours | null | undefined): void {
+  if (hours && !TIME_ZONES.has(hours.timeZone)) {
+    throw new AppError('validation_failed', `unknown time zone ${hours.timeZone}`, {
+      errors: [{ path: 'body/outsideHours/timeZone', message: 'must be an IANA time zone this server knows, e.g. Europe/Berlin or UTC' }],
+    })
+  }
+}
 
 const fieldsOf = (r: AlertRule): AlertRuleFields => ({
   name: r.name,
@@ -40,6 +50,7 @@ export class AlertRulesService {
   }
 
   async create(who: Principal, body: CreateAlertRuleBody, meta: RequestMeta): Promise<AlertRule> {
+    checkTimeZone(body.outsideHours)
     const fields: AlertRuleFields = {
       name: body.name, kind: body.kind, geofenceId: body.geofenceId ?? null, outsideHours: body.outsideHours ?? null,
       minSeverity: body.minSeverity ?? 'info', recipient: body.recipient, active: body.active ?? true,
@@ -65,6 +76,7 @@ export class AlertRulesService {
   }
 
   async update(who: Principal, id: string, body: UpdateAlertRuleBody, meta: RequestMeta): Promise<AlertRule> {
+    checkTimeZone(body.outsideHours)
     const rule = await withTransaction(this.pool, async (db) => {
       const before = await this.rules.get(who.orgId, id, db, true)
       if (!before) throw notFound('alert rule')

@@ -54,6 +54,19 @@ import { analyticsRoutes } from './analytics/analytics.routes.js'
 import { AnalyticsService } from './analytics/analytics.service.js'
 import { consoleRoutes, type ConsoleOptions } from './console/console.routes.js'
 import { DevicesService } from './devices/devices.service.js'
+import { GeofencesRepository } from './geofences/geofences.repository.js'
+import { geofencesRoutes } from './geofences/geofences.routes.js'
+import { GeofencesService } from './geofences/geofences.service.js'
+import { DestinationsRepository } from './destinations/destinations.repository.js'
+import { destinationsRoutes } from './destinations/destinations.routes.js'
+import { DestinationsService } from './destinations/destinations.service.js'
+import { AnalyticsSettingsRepository } from './analytics/analytics-settings.repository.js'
+import { analyticsSettingsRoutes } from './analytics/analytics-settings.routes.js'
+import { AnalyticsSettingsService } from './analytics/analytics-settings.service.js'
+import { AlertRulesCache } from './alerts/alert-rules.consumer.js'
+import { AlertRulesRepository } from './alerts/alert-rules.repository.js'
+import { alertRulesRoutes } from './alerts/alert-rules.routes.js'
+import { AlertRulesService } from './alerts/alert-rules.service.js'
 
 export interface ApiDeps {
   pool: pg.Pool
@@ -87,7 +100,12 @@ export interface Api {
   routes: RouteAccess[]
   /** server.ts runs its expiry reminders on a timer. */
   documents: DocumentsService
+  /** server.ts runs the alert-rule evaluator on them (the cache is the one rule changes invalidate). */
+  alertRules: { repository: AlertRulesRepository; cache: AlertRulesCache }
 }
+
+/** How long an API process matches alerts against cached rules before it reads them again (another process's change). */
+const ALERT_RULES_CACHE_TTL_MS = 5000
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -164,6 +182,14 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     service: new AnalyticsService(deps.pool, deps.clickhouse ? new AnalyticsReader(deps.clickhouse) : undefined, audit),
   })
   if (deps.console) await app.register(consoleRoutes, deps.console)
+  await app.register(geofencesRoutes, { service: new GeofencesService(deps.pool, new GeofencesRepository(deps.pool), audit) })
+  await app.register(destinationsRoutes, { service: new DestinationsService(deps.pool, new DestinationsRepository(deps.pool), vehicles, audit) })
+  await app.register(analyticsSettingsRoutes, { service: new AnalyticsSettingsService(deps.pool, new AnalyticsSettingsRepository(deps.pool), audit) })
+  const alertRules = new AlertRulesRepository(deps.pool)
+  const alertRulesCache = new AlertRulesCache(alertRules, ALERT_RULES_CACHE_TTL_MS)
+  await app.register(alertRulesRoutes, {
+    service: new AlertRulesService(deps.pool, alertRules, audit, (orgId) => alertRulesCache.invalidate(orgId)),
+  })
   await app.ready()
-  return { app, tokens, users, routes, documents }
+  return { app, tokens, users, routes, documents, alertRules: { repository: alertRules, cache: alertRulesCache } }
 }

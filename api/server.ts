@@ -2,6 +2,7 @@
 import type { AddressInfo } from 'node:net'
 import type { RouteAccess } from './access.js'
 import { buildApi, type ApiDeps } from './app.js'
+import { startAlertRulesConsumer } from './alerts/alert-rules.consumer.js'
 import { startLive, userRoom, type LiveGateway, type LiveSettings } from './live/live.gateway.js'
 
 export interface ApiServerOptions {
@@ -17,13 +18,22 @@ export interface ApiServer {
 }
 
 export async function startApi(options: ApiServerOptions & { documentReminderIntervalMs: number; live: LiveSettings }, deps: ApiDeps): Promise<ApiServer> {
-  const { app, tokens, users, routes, documents } = await buildApi(deps)
+  const { app, tokens, users, routes, documents, alertRules } = await buildApi(deps)
   const live = await startLive({
     httpServer: app.server, bus: deps.bus, pool: deps.pool, tokens, users, logger: deps.logger, registry: deps.registry, settings: options.live,
   })
   // In-app notifications delivered by this node's job worker reach the user's open consoles on this node.
   deps.notifications.onInApp((userId, notification) => live.send(userRoom(userId), 'notification', notification))
-  await app.listen({ host: options.host, port: options.port })
+  // One group across every API process: each live alert is evaluated against the rules once.
+  const evaluator = await startAlertRulesConsumer({
+    bus: deps.bus, pool: deps.pool, rules: alertRules.repository, cache: alertRules.cache, notifier: deps.notifications.dispatcher, logger: deps.logger,
+  })
+  try {
+    await app.listen({ host: options.host, port: options.port })
+  } catch (err) {
+    await evaluator.close()
+    throw err
+  }
   const port = (app.server.address() as AddressInfo).port
   // Expiry reminders: each run claims what is due, so several API processes may run it.
   const remind = () => documents.sendExpiryReminders().catch((err: unknown) => deps.logger.error({ err }, 'document expiry reminders failed'))
@@ -36,6 +46,7 @@ export async function startApi(options: ApiServerOptions & { documentReminderInt
     live,
     close: async () => {
       clearInterval(reminders)
+      await evaluator.close()
       deps.notifications.onInApp(undefined)
       await live.close()
       await app.close()

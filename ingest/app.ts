@@ -18,6 +18,7 @@ import { decodeBatch } from '../core/bus/decode.js'
 import { DeviceControlV1, TOPICS, type DlqRecordV1 } from '../schemas/topics.v1.js'
 import type { DevicesRepository } from './devices.repository.js'
 import { createIngestMetrics } from './ingest.metrics.js'
+import { decodeEvents } from './events.decoder.js'
 import { decodeTelemetry, type DeviceIdentity } from './telemetry.decoder.js'
 
 export interface IngestDeps {
@@ -61,7 +62,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
   // Client ids of persistent sessions, by owning device: a clean=false session
   // outlives its connection, and another device must not resume it.
   const sessionOwners = new Map<string, string>()
-  await bus.ensureTopics([TOPICS.positions, TOPICS.dlq, TOPICS.deviceControl])
+  await bus.ensureTopics([TOPICS.positions, TOPICS.deviceEvents, TOPICS.dlq, TOPICS.deviceControl])
   // Connected clients by device: a revoked, rotated or rebound device is cut off at once.
   const clientsByDevice = new Map<string, Set<Client>>()
 
@@ -128,7 +129,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
       return handleTelemetry(device, packet.topic, payload, done)
     }
     if (packet.topic === eventsTopic(device.deviceId)) {
-      return handoff(device, [], [unsupported(device, packet.topic, payload)], done)
+      return handleEvents(device, packet.topic, payload, done)
     }
     // MQTT-3.3.5-2: an unauthorized PUBLISH is either acknowledged or the network
     // connection closed; we close it, so a misbehaving device sees it at once.
@@ -137,37 +138,41 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
     done(new Error(`topic not allowed: ${packet.topic}`))
   }
 
-  function unsupported(device: DeviceIdentity, topic: string, payload: Buffer): DlqRecordV1 {
-    const text = payload.toString('utf8', 0, 4096)
-    return {
-      reason: 'unsupported_topic', detail: `${topic} is reserved and not processed yet`, deviceId: device.deviceId,
-      orgId: device.orgId, vehicleId: device.vehicleId, mqttTopic: topic, receivedAt: Date.now(),
-      payload: text, truncated: payload.length > 4096,
-    }
-  }
-
   function handleTelemetry(device: DeviceIdentity, topic: string, payload: Buffer, done: (err?: Error | null) => void) {
     const { positions, rejects } = decodeTelemetry(payload, {
       device, mqttTopic: topic, h3Resolution, maxPayloadBytes, now: Date.now(),
     })
-    handoff(device, positions.map((p) => ({ key: p.vehicleId, value: encode(p), decoded: p })), rejects, done)
+    const messages = positions.map((p) => ({ key: p.vehicleId, value: encode(p), decoded: p }))
+    handoff(device, { topic: TOPICS.positions, messages }, rejects, done, () => metrics.fixesPublished.inc(positions.length))
+    for (const r of rejects) metrics.fixesInvalid.inc({ reason: r.reason })
+  }
+
+  function handleEvents(device: DeviceIdentity, topic: string, payload: Buffer, done: (err?: Error | null) => void) {
+    const { events, rejects } = decodeEvents(payload, {
+      device, mqttTopic: topic, h3Resolution, maxPayloadBytes, now: Date.now(),
+    })
+    const messages = events.map((e) => ({ key: e.vehicleId, value: encode(e), decoded: e }))
+    handoff(device, { topic: TOPICS.deviceEvents, messages }, rejects, done, () => metrics.eventsPublished.inc(events.length))
     for (const r of rejects) metrics.fixesInvalid.inc({ reason: r.reason })
   }
 
   /**
    * The PUBACK waits for this callback: it is sent only once the bus accepted
-   * every fix and DLQ record of the message. If the bus fails, the client is
-   * disconnected without PUBACK, and keeps the message to send again.
+   * every fix (or event) and DLQ record of the message. If the bus fails, the
+   * client is disconnected without PUBACK, and keeps the message to send again.
    */
-  function handoff(device: DeviceIdentity, positions: BusMessage[], rejects: DlqRecordV1[], done: (err?: Error | null) => void) {
+  function handoff(
+    device: DeviceIdentity, accepted: { topic: string; messages: BusMessage[] }, rejects: DlqRecordV1[],
+    done: (err?: Error | null) => void, onPublished: () => void,
+  ) {
     const pending: Promise<void>[] = []
     // Both publishes start in this tick, so one device's messages enter the bus in arrival order.
-    if (positions.length) pending.push(bus.publish(TOPICS.positions, positions))
+    if (accepted.messages.length) pending.push(bus.publish(accepted.topic, accepted.messages))
     if (rejects.length) pending.push(bus.publish(TOPICS.dlq, rejects.map((r) => ({ key: device.vehicleId, value: encode(r) }))))
     Promise.all(pending).then(
       () => {
-        metrics.fixesPublished.inc(positions.length)
-        metrics.messages.inc({ result: rejects.length ? (positions.length ? 'partial' : 'rejected') : 'accepted' })
+        onPublished()
+        metrics.messages.inc({ result: rejects.length ? (accepted.messages.length ? 'partial' : 'rejected') : 'accepted' })
         done(null)
       },
       (err: unknown) => {
@@ -175,7 +180,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
         metrics.messages.inc({ result: full ? 'bus_full' : 'bus_error' })
         // The device keeps the message and sends it again after reconnecting.
         if (full) log.warn({ deviceId: device.deviceId }, 'bus buffer full; withholding PUBACK and disconnecting')
-        else log.error({ err, deviceId: device.deviceId }, 'bus refused telemetry; withholding PUBACK and disconnecting')
+        else log.error({ err, deviceId: device.deviceId, topic: accepted.topic }, 'bus refused telemetry; withholding PUBACK and disconnecting')
         done(err instanceof Error ? err : new Error(String(err)))
       },
     )

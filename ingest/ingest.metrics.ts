@@ -24,6 +24,11 @@ export function createIngestMetrics(registry: Registry) {
       help: 'Valid fixes handed to the bus (telemetry.positions.v1)',
       registers: [registry],
     }),
+    eventsPublished: new Counter({
+      name: 'fleetpulse_ingest_events_published_total',
+      help: 'Valid device events handed to the bus (telemetry.events.v1)',
+      registers: [registry],
+    }),
     controlDisconnects: new Counter({
       name: 'fleetpulse_ingest_control_disconnects_total',
       help: 'Devices disconnected because they were revoked, rotated or rebound',
@@ -32,7 +37,7 @@ export function createIngestMetrics(registry: Registry) {
     }),
     fixesInvalid: new Counter({
       name: 'fleetpulse_ingest_invalid_total',
-      help: 'Rejected telemetry sent to telemetry.dlq.v1, by reason',
+      help: 'Rejected telemetry (fixes and device events) sent to telemetry.dlq.v1, by reason',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

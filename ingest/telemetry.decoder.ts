@@ -31,7 +31,7 @@ export interface DecodeContext {
   now: number
 }
 
-function reject(ctx: DecodeContext, reason: DlqReason, detail: string, raw: string, index?: number): DlqRecordV1 {
+export function reject(ctx: DecodeContext, reason: DlqReason, detail: string, raw: string, index?: number): DlqRecordV1 {
   const truncated = raw.length > MAX_DLQ_PAYLOAD
   return {
     reason,
@@ -52,6 +52,16 @@ function describeSchemaError(value: unknown): string {
   if (!first) return 'invalid fix'
   const field = first.path === '' ? 'fix' : first.path.slice(1)
   return `${field}: ${first.message}`
+}
+
+/** A device timestamp (epoch ms or ISO-8601) as epoch ms, or why it is refused: a clock never set, or far ahead. */
+export function timeOf(ts: number | string, now: number): number | { reason: DlqReason; detail: string } {
+  if (typeof ts === 'string' && !isIsoDateTime(ts)) return { reason: 'schema_invalid', detail: 'ts: must be epoch milliseconds or an ISO-8601 date-time' }
+  const ms = typeof ts === 'string' ? Date.parse(ts) : ts
+  if (ms < MIN_FIX_TS || ms > now + MAX_CLOCK_SKEW_MS) {
+    return { reason: 'ts_out_of_range', detail: `ts ${new Date(ms).toISOString()} is before 2000 or more than 24 h ahead of the server clock` }
+  }
+  return ms
 }
 
 export function decodeTelemetry(payload: Buffer, ctx: DecodeContext): Decoded {
@@ -84,20 +94,12 @@ export function decodeTelemetry(payload: Buffer, ctx: DecodeContext): Decoded {
       out.rejects.push(reject(ctx, 'schema_invalid', describeSchemaError(fix), JSON.stringify(fix) ?? String(fix), index))
       return
     }
-    let ts: number
-    if (typeof fix.ts === 'string') {
-      if (!isIsoDateTime(fix.ts)) {
-        out.rejects.push(reject(ctx, 'schema_invalid', 'ts: must be epoch milliseconds or an ISO-8601 date-time', JSON.stringify(fix), index))
-        return
-      }
-      ts = Date.parse(fix.ts)
-    } else {
-      ts = fix.ts
-    }
-    if (ts < MIN_FIX_TS || ts > ctx.now + MAX_CLOCK_SKEW_MS) {
-      out.rejects.push(reject(ctx, 'ts_out_of_range', `ts ${new Date(ts).toISOString()} is before 2000 or more than 24 h ahead of the server clock`, JSON.stringify(fix), index))
+    const time = timeOf(fix.ts, ctx.now)
+    if (typeof time !== 'number') {
+      out.rejects.push(reject(ctx, time.reason, time.detail, JSON.stringify(fix), index))
       return
     }
+    const ts = time
     out.positions.push({
       orgId: ctx.device.orgId,
       vehicleId: ctx.device.vehicleId,

@@ -36,3 +36,51 @@ export const TelemetryMessageV1 = Type.Union([
   FixV1,
   Type.Array(FixV1, { minItems: 1, maxItems: MAX_FIXES_PER_MESSAGE }),
 ])
+
+/**
+ * Device events v1: what a device (a dashcam, a tracker with an accelerometer)
+ * publishes on `devices/<id>/events`. One event, or an array of up to 100.
+ * Strict like fixes: each event of a batch is judged alone.
+ */
+export const MAX_EVENTS_PER_MESSAGE = 100
+export const DEVICE_EVENT_TYPES = [
+  'collision', 'harsh_braking', 'harsh_acceleration', 'harsh_cornering', 'distraction', 'fatigue', 'panic', 'tamper', 'other',
+] as const
+export type DeviceEventType = (typeof DEVICE_EVENT_TYPES)[number]
+export const EVENT_SEVERITIES = ['info', 'warning', 'critical'] as const
+export type EventSeverity = (typeof EVENT_SEVERITIES)[number]
+
+const EventTs = Type.Union([
+  Type.Integer({ minimum: MIN_FIX_TS, description: 'epoch milliseconds' }),
+  Type.String({ minLength: 10, maxLength: 40, description: 'ISO-8601 date-time' }),
+])
+
+export const EventReportV1 = Type.Object(
+  {
+    ts: EventTs,
+    type: Type.Union(DEVICE_EVENT_TYPES.map((t) => Type.Literal(t))),
+    severity: Type.Optional(Type.Union(EVENT_SEVERITIES.map((s) => Type.Literal(s)))),
+    lat: Type.Optional(Type.Number({ minimum: -90, maximum: 90 })),
+    lon: Type.Optional(Type.Number({ minimum: -180, maximum: 180 })),
+    speed: Type.Optional(Type.Number({ minimum: 0, maximum: 1000, description: 'km/h' })),
+    clip: Type.Optional(Type.Object(
+      {
+        // http(s) only: the link is shown to dispatchers, and another scheme (javascript:) would be a trap.
+        url: Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }),
+        durationS: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400 })),
+        startTs: Type.Optional(EventTs),
+      },
+      { additionalProperties: false },
+    )),
+    /** The device's own id of the event: a resent event with the same id is stored once. */
+    eventId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    detail: Type.Optional(Type.String({ maxLength: 1000 })),
+  },
+  { additionalProperties: false, $id: 'EventReportV1' },
+)
+export type EventReportV1 = Static<typeof EventReportV1>
+
+export const DeviceEventMessageV1 = Type.Union([
+  EventReportV1,
+  Type.Array(EventReportV1, { minItems: 1, maxItems: MAX_EVENTS_PER_MESSAGE }),
+])

@@ -4,10 +4,13 @@
  * one vehicle's messages keep their order.
  */
 import { Type, type Static } from '@sinclair/typebox'
+import { DEVICE_EVENT_TYPES, EVENT_SEVERITIES } from './telemetry.v1.js'
 
 export const TOPICS = {
   positions: 'telemetry.positions.v1',
   dlq: 'telemetry.dlq.v1',
+  /** Events devices report on devices/<id>/events (ingest, keyed by vehicle). */
+  deviceEvents: 'telemetry.events.v1',
   livePositions: 'live.positions.v1',
   /** ETA updates of vehicles with a destination (stream, keyed by vehicle). */
   liveEtas: 'live.etas.v1',
@@ -49,9 +52,9 @@ export const DLQ_REASONS = [
   'schema_invalid',
   'ts_out_of_range',
   'too_many_fixes',
+  /** More than MAX_EVENTS_PER_MESSAGE events in one message on devices/<id>/events. */
+  'too_many_events',
   'empty_batch',
-  /** `devices/<id>/events` is reserved: kept in the DLQ until a processor reads it. */
-  'unsupported_topic',
 ] as const
 
 /** A rejected telemetry message (or one rejected fix of a batch). */
@@ -74,6 +77,30 @@ export const DlqRecordV1 = Type.Object(
 )
 export type DlqRecordV1 = Static<typeof DlqRecordV1>
 export type DlqReason = (typeof DLQ_REASONS)[number]
+
+/** An accepted device event, enriched by ingest with identity from the device registry. */
+export const DeviceEventV1 = Type.Object(
+  {
+    /** Deterministic, `${deviceId}:${eventId ?? ts}:${type}`: a resent event keeps its id. */
+    id: Type.String({ minLength: 1, maxLength: 200 }),
+    orgId: Uuid,
+    vehicleId: Uuid,
+    deviceId: Uuid,
+    ts: Type.Integer({ description: 'event time, epoch ms' }),
+    receivedAt: Type.Integer({ description: 'ingest time, epoch ms' }),
+    type: Type.Union(DEVICE_EVENT_TYPES.map((t) => Type.Literal(t))),
+    /** The device's, or the type's default (collision and panic critical; info for other; warning else). */
+    severity: Type.Union(EVENT_SEVERITIES.map((s) => Type.Literal(s))),
+    lat: Type.Union([Type.Number(), Type.Null()]),
+    lon: Type.Union([Type.Number(), Type.Null()]),
+    speed: Type.Union([Type.Number(), Type.Null()]),
+    clipUrl: Type.Union([Type.String(), Type.Null()]),
+    clipDurationS: Type.Union([Type.Number(), Type.Null()]),
+    detail: Type.Union([Type.String(), Type.Null()]),
+  },
+  { additionalProperties: false },
+)
+export type DeviceEventV1 = Static<typeof DeviceEventV1>
 
 /** What a dispatcher's browser receives for a vehicle's new latest position. */
 export const LivePositionV1 = Type.Object(

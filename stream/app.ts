@@ -16,6 +16,8 @@ import { ReplayRunner } from './analytics/replays.js'
 import { Surroundings } from './analytics/surroundings.js'
 import { PositionsRepository } from './positions.repository.js'
 import { startPositionsProcessor } from './positions.processor.js'
+import { DeviceEventsRepository } from './device-events.repository.js'
+import { startDeviceEventsProcessor } from './device-events.processor.js'
 
 export interface StreamDeps {
   bus: Bus
@@ -80,7 +82,10 @@ export async function startStream(deps: StreamDeps): Promise<Stream> {
     flushMs: deps.sinkFlushMs,
     afterStore: (positions) => analytics.process(positions),
   })
-  deps.logger.info({ processors: ['positions-sink', 'positions-live', 'analytics'] }, 'stream started')
+  subscriptions.push(await startDeviceEventsProcessor({
+    bus: deps.bus, repository: new DeviceEventsRepository(deps.clickhouse, deps.pool), logger: deps.logger, registry: deps.registry,
+  }))
+  deps.logger.info({ processors: ['positions-sink', 'positions-live', 'analytics', 'device-events'] }, 'stream started')
   return {
     analytics,
     close: async () => {

@@ -35,6 +35,8 @@ interface Org {
   driverDocumentId: string
   vehicleDocumentId: string
   replayId: string
+  geofenceId: string
+  alertRuleId: string
 }
 
 type DriverStage = 'applicant' | 'background_check' | 'passed' | 'training' | 'trained' | 'approved' | 'active'
@@ -48,6 +50,12 @@ interface Ctx {
   newVehicle(state: 'draft' | 'in_review' | 'approved' | 'active'): Promise<string>
   /** A fresh device of org A bound to its fixture vehicle. */
   newDevice(): Promise<string>
+  /** A fresh geofence of org A. */
+  newGeofence(): Promise<string>
+  /** A fresh alert rule of org A. */
+  newAlertRule(): Promise<string>
+  /** A fresh vehicle of org A with a destination. */
+  vehicleWithDestination(): Promise<string>
   /** A fresh driver of org A brought to a stage of the workflow. */
   newDriver(stage: DriverStage): Promise<string>
   /** The background-check reference of a driver. */
@@ -170,6 +178,23 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/v1/analytics/replays/:id': { params: (_c, o) => ({ id: o.replayId }) },
   'GET /api/v1/audit': {},
   'GET /api/v1/audit/export': {},
+  'POST /api/v1/geofences': { body: () => ({ name: 'Walk yard', kind: 'circle', center: { lat: 52.5, lon: 13.4 }, radiusM: 200 }), audit: 'geofence.create', expect: 201 },
+  'GET /api/v1/geofences': {},
+  'GET /api/v1/geofences/:id': { params: (_c, o) => ({ id: o.geofenceId }) },
+  'PATCH /api/v1/geofences/:id': { params: (_c, o) => ({ id: o.geofenceId }), body: () => ({ speedLimitKmh: 30 }), audit: 'geofence.update' },
+  'DELETE /api/v1/geofences/:id': { params: async (c, o) => ({ id: o === c.a ? await c.newGeofence() : o.geofenceId }), audit: 'geofence.delete', expect: 204 },
+  'PUT /api/v1/vehicles/:id/destination': { params: (_c, o) => ({ id: o.vehicleId }), body: () => ({ lat: 52.52, lon: 13.405 }), audit: 'vehicle.destination_set' },
+  'GET /api/v1/vehicles/:id/destination': { params: (_c, o) => ({ id: o.vehicleId }) },
+  'DELETE /api/v1/vehicles/:id/destination': {
+    params: async (c, o) => ({ id: o === c.a ? await c.vehicleWithDestination() : o.vehicleId }), audit: 'vehicle.destination_clear', expect: 204,
+  },
+  'POST /api/v1/alert-rules': { body: () => ({ name: 'Walk rule', kind: 'device_event', recipient: { role: 'dispatcher' } }), audit: 'alert_rule.create', expect: 201 },
+  'GET /api/v1/alert-rules': {},
+  'GET /api/v1/alert-rules/:id': { params: (_c, o) => ({ id: o.alertRuleId }) },
+  'PATCH /api/v1/alert-rules/:id': { params: (_c, o) => ({ id: o.alertRuleId }), body: () => ({ minSeverity: 'critical' }), audit: 'alert_rule.update' },
+  'DELETE /api/v1/alert-rules/:id': { params: async (c, o) => ({ id: o === c.a ? await c.newAlertRule() : o.alertRuleId }), audit: 'alert_rule.delete', expect: 204 },
+  'GET /api/v1/analytics/settings': {},
+  'PUT /api/v1/analytics/settings': { body: () => ({ overspeedLimitKmh: 85 }), audit: 'analytics_settings.update' },
   'POST /api/v1/auth/login': { body: () => ({ email: 'admin@test.local', password: 'correct horse battery' }), audit: 'auth.login' },
   'POST /api/v1/auth/refresh': { body: async (c) => ({ refreshToken: await c.refreshToken() }), audit: 'auth.refresh' },
   'POST /api/v1/auth/logout': { body: async (c) => ({ refreshToken: await c.refreshToken() }), audit: 'auth.logout', expect: 204 },
@@ -205,10 +230,13 @@ async function setUpOrg(adminToken: string): Promise<Org> {
   const driverDocument = await api(base, 'POST', `/api/v1/drivers/${driver.body.id}/documents?kind=licence`, { token: adminToken, body: pdfForm() })
   const vehicleDocument = await api(base, 'POST', `/api/v1/vehicles/${vehicle.vehicleId}/documents?kind=insurance`, { token: adminToken, body: pdfForm() })
   const replay = await api(base, 'POST', '/api/v1/analytics/replays', { token: adminToken, body: { vehicleIds: [vehicle.vehicleId], from: '2026-01-01T00:00:00Z' } })
+  const geofence = await api(base, 'POST', '/api/v1/geofences', { token: adminToken, body: { name: 'Walk fixture', kind: 'circle', center: { lat: 1, lon: 1 }, radiusM: 100 } })
+  await api(base, 'PUT', `/api/v1/vehicles/${vehicle.vehicleId}/destination`, { token: adminToken, body: { lat: 1, lon: 1 } })
+  const rule = await api(base, 'POST', '/api/v1/alert-rules', { token: adminToken, body: { name: 'Walk fixture', kind: 'idling', recipient: { role: 'dispatcher' } } })
   return {
     adminToken, adminId, vehicleId: vehicle.vehicleId, deviceId: vehicle.deviceId, userId: user.id, driverId: driver.body.id,
     notificationId: sent.notificationIds[0]!, driverDocumentId: driverDocument.body.id, vehicleDocumentId: vehicleDocument.body.id,
-    replayId: replay.body.id,
+    geofenceId: geofence.body.id, alertRuleId: rule.body.id, replayId: replay.body.id,
   }
 }
 
@@ -258,6 +286,15 @@ beforeAll(async () => {
       const email = uniqueEmail()
       await api(base, 'POST', `/api/v1/drivers/${a.driverId}/account`, { token: adminToken, body: { email, password: 'walk driver password' } })
       return login(base, email, 'walk driver password')
+    },
+    newGeofence: async () =>
+      (await api(base, 'POST', '/api/v1/geofences', { token: adminToken, body: { name: 'Walk fresh', kind: 'circle', center: { lat: 1, lon: 1 }, radiusM: 100 } })).body.id as string,
+    newAlertRule: async () =>
+      (await api(base, 'POST', '/api/v1/alert-rules', { token: adminToken, body: { name: 'Walk fresh', kind: 'idling', recipient: { role: 'dispatcher' } } })).body.id as string,
+    vehicleWithDestination: async () => {
+      const id = (await api(base, 'POST', '/api/v1/vehicles', { token: adminToken, body: { name: 'Walk heading' } })).body.id as string
+      await api(base, 'PUT', `/api/v1/vehicles/${id}/destination`, { token: adminToken, body: { lat: 1, lon: 1 } })
+      return id
     },
     newDevice: async () => (await api(base, 'POST', '/api/v1/devices', { token: adminToken, body: { kind: 'gps', vehicleId: a.vehicleId } })).body.id as string,
     newVehicle: async (state) => {
@@ -319,7 +356,7 @@ describe('the route table', () => {
   })
 })
 
-/** Everything a route with this id could change: the user, vehicle, device or driver row, and the vehicle's devices. */
+/** Everything a route with this id could change: the user, vehicle, device, driver, geofence or alert rule row, and the vehicle's devices and destination. */
 async function stateOf(id: string) {
   const { rows } = await platform.postgres.pool.query(
     `SELECT (SELECT row_to_json(u) FROM users u WHERE u.id = $1) AS "user",
@@ -327,6 +364,9 @@ async function stateOf(id: string) {
             (SELECT row_to_json(d) FROM devices d WHERE d.id = $1) AS device,
             (SELECT row_to_json(r) FROM drivers r WHERE r.id = $1) AS driver,
             (SELECT row_to_json(n) FROM notifications n WHERE n.id = $1) AS notification,
+            (SELECT row_to_json(g) FROM geofences g WHERE g.id = $1) AS geofence,
+            (SELECT row_to_json(r) FROM alert_rules r WHERE r.id = $1) AS alert_rule,
+            (SELECT row_to_json(d) FROM vehicle_destinations d WHERE d.vehicle_id = $1) AS destination,
             (SELECT count(*)::int FROM devices d WHERE d.vehicle_id = $1) AS devices`,
     [id],
   )

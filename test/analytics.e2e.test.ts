@@ -10,7 +10,7 @@ import { DEFAULT_ANALYTICS_SETTINGS as S } from '../stream/analytics/detector.js
 import { Registry } from 'prom-client'
 import { replayCommand } from '../bin/replay.js'
 import { startStream } from '../stream/app.js'
-import { TOPICS, type LiveAlertV1 } from '../schemas/topics.v1.js'
+import { TOPICS, type LiveAlertV1, type LiveEtaV1 } from '../schemas/topics.v1.js'
 import {
   ADMIN_EMAIL, ADMIN_PASSWORD, api, clickhouseRows, connectDevice, login, provisionVehicle, startTestPlatform, tokenForRole, waitFor,
   type ProvisionedVehicle, type TestPlatform,
@@ -196,6 +196,36 @@ describe('stream analytics over MQTT', () => {
     // Only an admin may replay.
     const analyst = await tokenForRole(platform.apiUrl, token, 'analyst')
     expect((await api(platform.apiUrl, 'POST', '/api/v1/analytics/replays', { token: analyst, body: { from: `${DAY}T00:00:00Z` } })).status).toBe(403)
+  })
+
+  it('estimates the arrival of a vehicle with a destination set over REST, live, and records the estimate\'s error on arrival', async () => {
+    const van = await provisionVehicle(platform.apiUrl, token, 'ETA van')
+    const target = day.fixList.find((f) => f.ts >= truth.trips[1]!.endTs)!
+    const put = await api(platform.apiUrl, 'PUT', `/api/v1/vehicles/${van.vehicleId}/destination`, { token, body: { lat: target.lat, lon: target.lon, radiusM: 50 } })
+    expect(put.status).toBe(200)
+    // The stream reads destinations every ANALYTICS_REFRESH_MS.
+    await new Promise((r) => setTimeout(r, 600))
+    const etas: LiveEtaV1[] = []
+    await platform.bus.subscribe({ topic: TOPICS.liveEtas, groupId: `test-etas-${Date.now()}`, fromBeginning: true }, async (batch) => {
+      for (const m of batch.messages) {
+        const eta = JSON.parse(m.value.toString()) as LiveEtaV1
+        if (eta.vehicleId === van.vehicleId) etas.push(eta)
+      }
+    })
+    await publish(van, chunk(day.fixList, 200))
+    await waitFor(() => etas.some((e) => e.arrived) || undefined, { timeoutMs: 60_000, what: 'the arrival' })
+    const moving = etas.filter((e) => !e.arrived)
+    expect(moving.length).toBeGreaterThan(10)
+    expect(moving.at(-1)!.remainingM).toBeLessThan(moving[0]!.remainingM)
+    expect(etas.find((e) => e.arrived)).toMatchObject({ remainingM: 0, destination: { lat: target.lat, lon: target.lon }, orderId: null })
+    const outcome = await waitFor(async () => (await clickhouseRows<any>(platform,
+      'SELECT toUnixTimestamp64Milli(arrived_ts) AS arrived, half_error_s, half_remaining_s FROM eta_outcomes FINAL WHERE vehicle_id = {v:UUID}', { v: van.vehicleId }))[0],
+    { timeoutMs: 20_000, what: 'the ETA outcome' })
+    expect(Math.abs(Number(outcome.arrived) - target.ts)).toBeLessThanOrEqual(20_000)
+    expect(outcome.half_remaining_s).toBeGreaterThan(0)
+    const fleet = await api(platform.apiUrl, 'GET', '/api/v1/dashboards/fleet', { token })
+    expect(fleet.body.etaAccuracy.arrivals).toBeGreaterThanOrEqual(1)
+    expect(fleet.body.etaAccuracy.medianHalfwayErrorPct).toEqual(expect.any(Number))
   })
 
   it('publishes alerts for the live feed: the harsh braking of the day, and the device going offline', async () => {

@@ -24,6 +24,7 @@ export interface SurroundingsOptions {
 const DEFAULT_SPEED_KMH = 30
 const DEFAULT_DETOUR = 1.3
 const UNDEFINED_TABLE = '42P01'
+const FULL_RELOAD_MS = 30_000
 
 const hourOfWeek = (ts: number): number => {
   const d = new Date(ts)
@@ -44,6 +45,8 @@ export class Surroundings {
   private geofenceStamp = ''
   private destinations = new Map<string, Destination>()
   private destinationStamp = ''
+  private geofencesLoadedAt = 0
+  private destinationsLoadedAt = 0
   /** vehicle -> assignments, oldest first */
   private drivers = new Map<string, Array<{ driverId: string; from: number; to: number }>>()
   private speeds = new Map<string, Mean>()
@@ -109,9 +112,20 @@ export class Surroundings {
     if (rows) this.limits = new Map(rows.map((r) => [r.org_id, Number(r.overspeed_limit_kmh)]))
   }
 
+  /**
+   * Geofences and destinations are re-read when their count or latest change
+   * moved, and in full every FULL_RELOAD_MS anyway: updated_at is a
+   * transaction's start, so a slow one can commit a change older than the
+   * latest already seen.
+   */
+  private stale(stamp: string, seen: string, loadedAt: number): boolean {
+    return stamp !== seen || Date.now() - loadedAt >= FULL_RELOAD_MS
+  }
+
   private async loadGeofences(): Promise<void> {
     const stamp = await this.rows<{ stamp: string }>(`SELECT count(*) || '/' || coalesce(max(updated_at)::text, '') AS stamp FROM geofences`)
-    if (!stamp || stamp[0]!.stamp === this.geofenceStamp) return
+    if (!stamp || !this.stale(stamp[0]!.stamp, this.geofenceStamp, this.geofencesLoadedAt)) return
+    this.geofencesLoadedAt = Date.now()
     const rows = (await this.rows<{
       id: string; org_id: string; kind: 'polygon' | 'circle'; polygon: number[][][] | null
       center_lat: number | null; center_lon: number | null; radius_m: number | null; speed_limit_kmh: number | null; dwell_alert_s: number | null
@@ -128,7 +142,8 @@ export class Surroundings {
 
   private async loadDestinations(): Promise<void> {
     const stamp = await this.rows<{ stamp: string }>(`SELECT count(*) || '/' || coalesce(max(updated_at)::text, '') AS stamp FROM vehicle_destinations`)
-    if (!stamp || stamp[0]!.stamp === this.destinationStamp) return
+    if (!stamp || !this.stale(stamp[0]!.stamp, this.destinationStamp, this.destinationsLoadedAt)) return
+    this.destinationsLoadedAt = Date.now()
     const rows = (await this.rows<{ vehicle_id: string; lat: number; lon: number; radius_m: number; order_id: string | null; set_at: Date }>(
       'SELECT vehicle_id, lat, lon, radius_m, order_id, set_at FROM vehicle_destinations',
     )) ?? []

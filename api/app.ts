@@ -50,6 +50,10 @@ import { BACKGROUND_CHECK_CALLBACK_PATH, driversRoutes } from './drivers/drivers
 import { DriversService } from './drivers/drivers.service.js'
 import { devicesRoutes } from './devices/devices.routes.js'
 import { DevicesService } from './devices/devices.service.js'
+import { NO_TELEMETRY, OrderEvents, type OrderTelemetryPort } from './orders/order-events.js'
+import { OrderActivityRepository, OrdersRepository } from './orders/orders.repository.js'
+import { ordersRoutes } from './orders/orders.routes.js'
+import { OrdersService } from './orders/orders.service.js'
 
 export interface ApiDeps {
   pool: pg.Pool
@@ -70,6 +74,8 @@ export interface ApiDeps {
   drivers: { publicUrl: string; backgroundCheck: { url: string | undefined; secret: string | undefined }; maxActiveVehiclesPerDriver: number }
   /** Browser origins allowed by CORS; empty = no cross-origin access. */
   corsOrigins: string[]
+  /** The stream side of dispatch (destination, ETA, arrival); default: nothing. */
+  orderTelemetry?: OrderTelemetryPort
   bodyLimit?: number
 }
 
@@ -81,6 +87,7 @@ export interface Api {
   routes: RouteAccess[]
   /** server.ts runs its expiry reminders on a timer. */
   documents: DocumentsService
+  orders: OrdersService
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -154,6 +161,12 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(devicesRoutes, {
     service: new DevicesService(deps.pool, new DevicesRepository(deps.pool), vehicles, audit, deps.bus, deps.logger),
   })
+  await deps.bus.ensureTopics([TOPICS.liveOrders])
+  const orders = new OrdersService(
+    deps.pool, new OrdersRepository(deps.pool), new OrderActivityRepository(deps.pool), drivers, vehicles, documents, audit,
+    deps.notifications.dispatcher, new OrderEvents(deps.bus, deps.orderTelemetry ?? NO_TELEMETRY, deps.logger.child({ component: 'orders' })),
+  )
+  await app.register(ordersRoutes, { service: orders, maxBytes: deps.documents.maxBytes })
   await app.ready()
-  return { app, tokens, users, routes, documents }
+  return { app, tokens, users, routes, documents, orders }
 }

@@ -8,7 +8,7 @@ const withServices = Boolean(process.env.DATABASE_URL && process.env.KAFKA_BROKE
 const PLATFORM_TESTS = [
   'test/pipeline.e2e.test.ts', 'test/ingest.security.test.ts', 'test/api.test.ts', 'test/identity.test.ts', 'test/routes.walk.test.ts',
   'test/onboarding.vehicles.test.ts', 'test/onboarding.devices.test.ts', 'test/onboarding.drivers.test.ts', 'test/onboarding.documents.test.ts',
-  'test/orders.test.ts',
+  'test/orders.test.ts', 'test/tickets.test.ts',
 ]
 // Separate fleetpulse processes over Kafka and PostgreSQL: services only. They
 // run the CLI that test/distributed/global-setup.ts builds once per run.

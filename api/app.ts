@@ -54,6 +54,9 @@ import { NO_TELEMETRY, OrderEvents, type OrderTelemetryPort } from './orders/ord
 import { OrderActivityRepository, OrdersRepository } from './orders/orders.repository.js'
 import { ordersRoutes } from './orders/orders.routes.js'
 import { OrdersService } from './orders/orders.service.js'
+import { TicketEventsRepository, TicketsRepository } from './tickets/tickets.repository.js'
+import { ticketsRoutes } from './tickets/tickets.routes.js'
+import { TicketsService } from './tickets/tickets.service.js'
 
 export interface ApiDeps {
   pool: pg.Pool
@@ -88,6 +91,8 @@ export interface Api {
   /** server.ts runs its expiry reminders on a timer. */
   documents: DocumentsService
   orders: OrdersService
+  /** The alert consumer opens tickets for dashcam events through it (openTicketFromEvent). */
+  tickets: TicketsService
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -162,11 +167,17 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     service: new DevicesService(deps.pool, new DevicesRepository(deps.pool), vehicles, audit, deps.bus, deps.logger),
   })
   await deps.bus.ensureTopics([TOPICS.liveOrders])
+  const ordersRepository = new OrdersRepository(deps.pool)
   const orders = new OrdersService(
-    deps.pool, new OrdersRepository(deps.pool), new OrderActivityRepository(deps.pool), drivers, vehicles, documents, audit,
+    deps.pool, ordersRepository, new OrderActivityRepository(deps.pool), drivers, vehicles, documents, audit,
     deps.notifications.dispatcher, new OrderEvents(deps.bus, deps.orderTelemetry ?? NO_TELEMETRY, deps.logger.child({ component: 'orders' })),
   )
   await app.register(ordersRoutes, { service: orders, maxBytes: deps.documents.maxBytes })
+  const tickets = new TicketsService(
+    deps.pool, new TicketsRepository(deps.pool), new TicketEventsRepository(deps.pool), drivers, vehicles, ordersRepository, users, documents, audit,
+    deps.notifications.dispatcher,
+  )
+  await app.register(ticketsRoutes, { service: tickets, maxBytes: deps.documents.maxBytes })
   await app.ready()
-  return { app, tokens, users, routes, documents, orders }
+  return { app, tokens, users, routes, documents, orders, tickets }
 }

@@ -2,6 +2,7 @@
 import type { AddressInfo } from 'node:net'
 import type { RouteAccess } from './access.js'
 import { buildApi, type ApiDeps } from './app.js'
+import type { TicketsService } from './tickets/tickets.service.js'
 import { startLive, userRoom } from './live/live.gateway.js'
 
 export interface ApiServerOptions {
@@ -12,11 +13,13 @@ export interface ApiServerOptions {
 export interface ApiServer {
   port: number
   routes: RouteAccess[]
+  /** For the alert consumer: openTicketFromEvent. */
+  tickets: TicketsService
   close(): Promise<void>
 }
 
 export async function startApi(options: ApiServerOptions & { documentReminderIntervalMs: number }, deps: ApiDeps): Promise<ApiServer> {
-  const { app, tokens, users, routes, documents } = await buildApi(deps)
+  const { app, tokens, users, routes, documents, tickets } = await buildApi(deps)
   const live = await startLive({ httpServer: app.server, bus: deps.bus, tokens, users, logger: deps.logger })
   // In-app notifications delivered by this node's job worker reach the user's open consoles on this node.
   deps.notifications.onInApp((userId, notification) => live.send(userRoom(userId), 'notification', notification))
@@ -30,6 +33,7 @@ export async function startApi(options: ApiServerOptions & { documentReminderInt
   return {
     port,
     routes,
+    tickets,
     close: async () => {
       clearInterval(reminders)
       deps.notifications.onInApp(undefined)

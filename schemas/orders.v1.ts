@@ -5,7 +5,7 @@
  * strict (additionalProperties: false), so a client-sent `totals` is a 400.
  */
 import { Type, type Static } from '@sinclair/typebox'
-import { DateTime, Text, Uuid } from './api.v1.js'
+import { DateTime, Text, TimelineQuery, Uuid } from './api.v1.js'
 
 export const ORDER_STATUSES = ['pending', 'assigned', 'picked_up', 'in_transit', 'delivered', 'cancelled', 'failed'] as const
 export type OrderStatus = (typeof ORDER_STATUSES)[number]
@@ -134,13 +134,8 @@ export const OrderActivity = Type.Object({
   data: Type.Record(Type.String(), Type.Unknown()),
 })
 export type OrderActivity = Static<typeof OrderActivity>
-export const ActivityQuery = Type.Object(
-  {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
-    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$', description: "the previous page's nextCursor" })),
-  },
-  { additionalProperties: false },
-)
+/** The same page shape as an entity's timeline: `limit`, and the last id seen as `cursor`. */
+export const ActivityQuery = TimelineQuery
 
 export const PodQuery = Type.Object(
   { recipientName: Text(1, 200) },

@@ -43,7 +43,7 @@ function orderBody(at = 1, extra: Record<string, unknown> = {}) {
     customerRef: `CUST-${randomUUID().slice(0, 6)}`,
     pickup: { address: 'Warehouse 1, Berlin', lat: 52.5, lon: 13.4, window: { from: hours(at), to: hours(at + 1) } },
     dropoff: { address: 'Shop 7, Potsdam', lat: 52.39, lon: 13.06, window: { from: hours(at + 1), to: hours(at + 3) } },
-    items: [
+    lineItems: [
       { description: 'Pallet of tiles', quantity: 2, unitWeightKg: 400.5, unitVolumeM3: 1.2, unitValue: 899.99 },
       { description: 'Grout', quantity: 10, unitWeightKg: 5, unitVolumeM3: 0.01, unitValue: 12.5 },
     ],
@@ -89,7 +89,7 @@ describe('creating orders', () => {
       totals: { weightKg: 851, volumeM3: 2.5, value: 1924.98, itemCount: 12 },
     })
     expect(order.number).toMatch(/^ORD-\d{6}$/)
-    expect(order.items).toHaveLength(2)
+    expect(order.lineItems).toHaveLength(2)
     const next = await createOrder()
     expect(Number(next.number.slice(4))).toBe(Number(order.number.slice(4)) + 1)
     const activity = await api(base, 'GET', `/api/v1/orders/${order.id}/activity`, { token: analyst })
@@ -116,7 +116,7 @@ describe('creating orders', () => {
       expect(res.body.errors[0].field).toBe(Object.keys(extra)[0])
     }
     const itemTotal = orderBody()
-    ;(itemTotal.items[0] as Record<string, unknown>).total = 5
+    ;(itemTotal.lineItems[0] as Record<string, unknown>).total = 5
     expect((await api(base, 'POST', '/api/v1/orders', { token: dispatcher, body: itemTotal })).status).toBe(400)
     const backwards = orderBody()
     backwards.dropoff.window = { from: hours(5), to: hours(4) }

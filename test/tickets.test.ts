@@ -49,7 +49,7 @@ const hours = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString()
 async function orderOf(driverId: string, vehicleId: string) {
   const stop = (h: number) => ({ address: 'Somewhere 1', lat: 52.5, lon: 13.4, window: { from: hours(h), to: hours(h + 1) } })
   const o = await api(base, 'POST', '/api/v1/orders', {
-    token: dispatcher, body: { customerRef: 'T-1', pickup: stop(1), dropoff: stop(2), items: [{ description: 'Box', quantity: 1, unitWeightKg: 1, unitVolumeM3: 0.1, unitValue: 1 }] },
+    token: dispatcher, body: { customerRef: 'T-1', pickup: stop(1), dropoff: stop(2), lineItems: [{ description: 'Box', quantity: 1, unitWeightKg: 1, unitVolumeM3: 0.1, unitValue: 1 }] },
   })
   await api(base, 'POST', `/api/v1/orders/${o.body.id}/assign`, { token: dispatcher, body: { driverId, vehicleId } })
   return o.body.id as string

@@ -11,7 +11,7 @@ const ITEMS = `COALESCE((SELECT json_agg(json_build_object('description', i.desc
   FROM order_items i WHERE i.order_id = orders.id), '[]'::json)`
 
 const COLUMNS = `id, number, status, status_reason AS "statusReason", customer_ref AS "customerRef", notes,
-  ${stop('pickup')} AS pickup, ${stop('dropoff')} AS dropoff, ${ITEMS} AS items,
+  ${stop('pickup')} AS pickup, ${stop('dropoff')} AS dropoff, ${ITEMS} AS "lineItems",
   json_build_object('weightKg', total_weight_kg::float8, 'volumeM3', total_volume_m3::float8, 'value', total_value::float8,
     'itemCount', item_count::int) AS totals,
   driver_id AS "driverId", vehicle_id AS "vehicleId", load_factor::float8 AS "loadFactor",
@@ -78,7 +78,7 @@ export class OrdersRepository {
         d.address, d.lat, d.lon, d.window.from, d.window.to, createdBy],
     )
     const id = rows[0]!.id
-    const items = body.items
+    const items = body.lineItems
     await db.query(
       `INSERT INTO order_items (order_id, position, description, quantity, unit_weight_kg, unit_volume_m3, unit_value)
        SELECT $1, t.ord - 1, t.d, t.q, t.w, t.v, t.val

@@ -144,14 +144,18 @@ export const PodQuery = Type.Object(
 
 export const BULK_ORDER_ACTIONS = ['unassign', 'pick_up', 'depart', 'deliver', 'fail', 'cancel'] as const
 export type BulkOrderAction = (typeof BULK_ORDER_ACTIONS)[number]
-export const BulkOrderBody = Type.Object(
-  {
-    action: Type.Union(BULK_ORDER_ACTIONS.map((a) => Type.Literal(a))),
-    ids: Type.Array(Uuid, { minItems: 1, maxItems: 100, uniqueItems: true }),
-    reason: Type.Optional(Text(1, 1000)),
-  },
-  { additionalProperties: false, description: 'fail and cancel need a reason' },
-)
+const BulkIds = Type.Array(Uuid, { minItems: 1, maxItems: 100, uniqueItems: true })
+/** fail and cancel carry the reason every order gets; the other steps take none. */
+export const BulkOrderBody = Type.Union([
+  Type.Object(
+    { action: Type.Union([Type.Literal('fail'), Type.Literal('cancel')]), ids: BulkIds, reason: Text(1, 1000) },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { action: Type.Union(BULK_ORDER_ACTIONS.filter((a) => a !== 'fail' && a !== 'cancel').map((a) => Type.Literal(a))), ids: BulkIds },
+    { additionalProperties: false },
+  ),
+])
 export const BulkAssignBody = Type.Object(
   {
     assignments: Type.Array(

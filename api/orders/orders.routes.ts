@@ -129,10 +129,7 @@ export const ordersRoutes: FastifyPluginAsyncTypebox<{ service: OrdersService; m
     if (req.body.action === 'unassign' && !who.permissions.has('assignments:write')) {
       throw new AppError('forbidden', 'this action needs the permission assignments:write')
     }
-    if (NEEDS_REASON.includes(req.body.action) && !req.body.reason) {
-      throw new AppError('validation_failed', `${req.body.action} needs a reason`, { errors: [{ path: 'body/reason', message: 'required for fail and cancel' }] })
-    }
-    return service.bulk(who, req.body.action, req.body.ids, req.body.reason, requestMeta(req))
+    return service.bulk(who, req.body.action, req.body.ids, 'reason' in req.body ? req.body.reason : undefined, requestMeta(req))
   })
 
   app.post('/api/v1/orders/bulk-assign', {

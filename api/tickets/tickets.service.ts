@@ -246,7 +246,7 @@ export class TicketsService {
       const after = await this.tickets.touch(db, who.orgId, id)
       await this.events.add(db, { orgId: who.orgId, ticketId: id, actor: this.by(who), kind: 'photo', data: { documentId: doc.id, contentType: doc.contentType } })
       await this.record(who, who.orgId, meta, db, 'ticket.photo', id, before, after)
-      await this.tell(db, who, after, 'ticket.commented', 'New photo on a ticket', after.description, [after.assigneeId])
+      await this.tell(db, who, after, 'ticket.commented', 'New photo on a ticket', after.description, [after.assigneeId, after.openedBy])
       return after
     })
   }

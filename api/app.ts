@@ -67,6 +67,13 @@ import { AlertRulesCache } from './alerts/alert-rules.consumer.js'
 import { AlertRulesRepository } from './alerts/alert-rules.repository.js'
 import { alertRulesRoutes } from './alerts/alert-rules.routes.js'
 import { AlertRulesService } from './alerts/alert-rules.service.js'
+import { NO_TELEMETRY, OrderEvents, type OrderTelemetryPort } from './orders/order-events.js'
+import { OrderActivityRepository, OrdersRepository } from './orders/orders.repository.js'
+import { ordersRoutes } from './orders/orders.routes.js'
+import { OrdersService } from './orders/orders.service.js'
+import { TicketEventsRepository, TicketsRepository } from './tickets/tickets.repository.js'
+import { ticketsRoutes } from './tickets/tickets.routes.js'
+import { TicketsService } from './tickets/tickets.service.js'
 
 export interface ApiDeps {
   pool: pg.Pool
@@ -89,6 +96,8 @@ export interface ApiDeps {
   console?: ConsoleOptions
   /** Browser origins allowed by CORS; empty = no cross-origin access. */
   corsOrigins: string[]
+  /** The stream side of dispatch (destination, ETA, arrival); default: nothing. */
+  orderTelemetry?: OrderTelemetryPort
   bodyLimit?: number
 }
 
@@ -102,6 +111,9 @@ export interface Api {
   documents: DocumentsService
   /** server.ts runs the alert-rule evaluator on them (the cache is the one rule changes invalidate). */
   alertRules: { repository: AlertRulesRepository; cache: AlertRulesCache }
+  orders: OrdersService
+  /** The alert consumer opens tickets for dashcam events through it (openTicketFromEvent). */
+  tickets: TicketsService
 }
 
 /** How long an API process matches alerts against cached rules before it reads them again (another process's change). */
@@ -190,6 +202,18 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   await app.register(alertRulesRoutes, {
     service: new AlertRulesService(deps.pool, alertRules, audit, (orgId) => alertRulesCache.invalidate(orgId)),
   })
+  await deps.bus.ensureTopics([TOPICS.liveOrders])
+  const ordersRepository = new OrdersRepository(deps.pool)
+  const orders = new OrdersService(
+    deps.pool, ordersRepository, new OrderActivityRepository(deps.pool), drivers, vehicles, documents, audit,
+    deps.notifications.dispatcher, new OrderEvents(deps.bus, deps.orderTelemetry ?? NO_TELEMETRY, deps.logger.child({ component: 'orders' })),
+  )
+  await app.register(ordersRoutes, { service: orders, maxBytes: deps.documents.maxBytes })
+  const tickets = new TicketsService(
+    deps.pool, new TicketsRepository(deps.pool), new TicketEventsRepository(deps.pool), drivers, vehicles, ordersRepository, users, documents, audit,
+    deps.notifications.dispatcher,
+  )
+  await app.register(ticketsRoutes, { service: tickets, maxBytes: deps.documents.maxBytes })
   await app.ready()
-  return { app, tokens, users, routes, documents, alertRules: { repository: alertRules, cache: alertRulesCache } }
+  return { app, tokens, users, routes, documents, alertRules: { repository: alertRules, cache: alertRulesCache }, orders, tickets }
 }

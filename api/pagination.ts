@@ -102,3 +102,60 @@ export async function sortedPage<T extends { id: string; name: string }>(
       : null,
   }
 }
+
+/**
+ * A sort a list offers, for keysetPage: the cursor's letter (written lower
+ * case for ascending, upper case for descending) and the SQL of its key, a
+ * non-negative integer (epoch microseconds, a sequence number).
+ */
+export interface KeysetSort {
+  letter: string
+  keySql: string
+}
+
+/**
+ * One page of `spec.from` filtered by `where` (placeholders numbered after
+ * `params`), ordered by a named sort (`name` ascending, `-name` descending)
+ * and id. The cursor `<letter><key>.<uuid>` carries its sort and direction,
+ * so any string of that shape with one of the letters is a valid position.
+ */
+export async function keysetPage<T extends { id: string }>(
+  db: Db,
+  spec: { from: string; columns: string; sorts: Record<string, KeysetSort> },
+  filter: { where: string[]; params: unknown[] },
+  query: { limit?: number; sort?: string; cursor?: string },
+): Promise<{ items: T[]; nextCursor: string | null }> {
+  const limit = query.limit ?? 50
+  const where = [...filter.where]
+  const params = [...filter.params]
+  let name = (query.sort ?? Object.keys(spec.sorts)[0]!).replace(/^-/, '')
+  let desc = query.sort?.startsWith('-') ?? false
+  if (query.cursor) {
+    const dot = query.cursor.indexOf('.')
+    const letter = query.cursor[0]!
+    const found = Object.entries(spec.sorts).find(([, s]) => s.letter === letter.toLowerCase())
+    if (!found || dot < 2) {
+      throw new AppError('validation_failed', 'cursor is not one this API issued', { errors: [{ path: 'querystring/cursor', message: 'invalid cursor' }] })
+    }
+    name = found[0]
+    desc = letter !== letter.toLowerCase()
+    const key = spec.sorts[name]!.keySql
+    where.push(`(${key}, id) ${desc ? '<' : '>'} ($${params.push(query.cursor.slice(1, dot))}::bigint, $${params.push(query.cursor.slice(dot + 1))}::uuid)`)
+  }
+  const sort = spec.sorts[name]!
+  const dir = desc ? 'DESC' : 'ASC'
+  const { rows } = await db.query<T & { cursorKey: string }>(
+    `SELECT ${spec.columns}, (${sort.keySql})::text AS "cursorKey" FROM ${spec.from}
+      ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY ${sort.keySql} ${dir}, id ${dir} LIMIT $${params.push(limit + 1)}`,
+    params,
+  )
+  const more = rows.length > limit
+  const items = (more ? rows.slice(0, limit) : rows).map(({ cursorKey: _k, ...rest }) => rest as unknown as T)
+  const last = more ? rows[limit - 1] : undefined
+  const letter = desc ? sort.letter.toUpperCase() : sort.letter
+  return { items, nextCursor: last ? `${letter}${last.cursorKey}.${last.id}` : null }
+}
+
+/** Epoch microseconds of a timestamp column, as a keysetPage key. */
+export const microsSql = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint`

@@ -4,6 +4,7 @@ import type { RouteAccess } from './access.js'
 import { buildApi, type ApiDeps } from './app.js'
 import { startAlertRulesConsumer } from './alerts/alert-rules.consumer.js'
 import { startLive, userRoom, type LiveGateway, type LiveSettings } from './live/live.gateway.js'
+import type { TicketsService } from './tickets/tickets.service.js'
 
 export interface ApiServerOptions {
   host: string
@@ -14,11 +15,13 @@ export interface ApiServer {
   port: number
   routes: RouteAccess[]
   live: LiveGateway
+  /** For the alert consumer: openTicketFromEvent. */
+  tickets: TicketsService
   close(): Promise<void>
 }
 
 export async function startApi(options: ApiServerOptions & { documentReminderIntervalMs: number; live: LiveSettings }, deps: ApiDeps): Promise<ApiServer> {
-  const { app, tokens, users, routes, documents, alertRules } = await buildApi(deps)
+  const { app, tokens, users, routes, documents, alertRules, tickets } = await buildApi(deps)
   const live = await startLive({
     httpServer: app.server, bus: deps.bus, pool: deps.pool, tokens, users, logger: deps.logger, registry: deps.registry, settings: options.live,
   })
@@ -44,6 +47,7 @@ export async function startApi(options: ApiServerOptions & { documentReminderInt
     port,
     routes,
     live,
+    tickets,
     close: async () => {
       clearInterval(reminders)
       await evaluator.close()

@@ -79,6 +79,8 @@ const VehicleFields = {
   make: Text(1, 64),
   model: Text(1, 64),
   year: Type.Integer({ minimum: 1900, maximum: 2100 }),
+  maxWeightKg: Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description: 'payload capacity, kg (dispatch checks orders against it)' }),
+  maxVolumeM3: Type.Number({ exclusiveMinimum: 0, maximum: 10_000, description: 'cargo volume, m³ (dispatch checks orders against it)' }),
 }
 export const CreateVehicleBody = Type.Object(
   {
@@ -88,6 +90,8 @@ export const CreateVehicleBody = Type.Object(
     make: Type.Optional(VehicleFields.make),
     model: Type.Optional(VehicleFields.model),
     year: Type.Optional(VehicleFields.year),
+    maxWeightKg: Type.Optional(VehicleFields.maxWeightKg),
+    maxVolumeM3: Type.Optional(VehicleFields.maxVolumeM3),
   },
   { additionalProperties: false },
 )
@@ -101,6 +105,8 @@ export const UpdateVehicleBody = Type.Object(
     make: Type.Optional(Type.Union([VehicleFields.make, Type.Null()])),
     model: Type.Optional(Type.Union([VehicleFields.model, Type.Null()])),
     year: Type.Optional(Type.Union([VehicleFields.year, Type.Null()])),
+    maxWeightKg: Type.Optional(Type.Union([VehicleFields.maxWeightKg, Type.Null()])),
+    maxVolumeM3: Type.Optional(Type.Union([VehicleFields.maxVolumeM3, Type.Null()])),
   },
   { additionalProperties: false, minProperties: 1 },
 )
@@ -115,6 +121,8 @@ export const Vehicle = Type.Object({
   make: Type.Union([Type.String(), Type.Null()]),
   model: Type.Union([Type.String(), Type.Null()]),
   year: Type.Union([Type.Integer(), Type.Null()]),
+  maxWeightKg: Type.Union([Type.Number(), Type.Null()], { description: 'payload capacity, kg' }),
+  maxVolumeM3: Type.Union([Type.Number(), Type.Null()], { description: 'cargo volume, m³' }),
   state: VehicleState,
   rejectReason: Type.Union([Type.String(), Type.Null()]),
   driverId: Type.Union([Uuid, Type.Null()], { description: 'the assigned driver' }),
@@ -428,11 +436,14 @@ export const UploadForm = Type.Object(
   { description: 'multipart/form-data with one file part' },
 )
 export const DocumentParams = Type.Object({ id: Uuid, documentId: Uuid }, { additionalProperties: false })
+/** What a stored document may be: the uploadable kinds, a proof of delivery (orders) or a photo (tickets). */
+export const STORED_DOCUMENT_KINDS = [...DOCUMENT_KINDS, 'proof_of_delivery', 'photo'] as const
+export const DOCUMENT_OWNER_TYPES = ['driver', 'vehicle', 'order', 'ticket'] as const
 export const Document = Type.Object({
   id: Uuid,
-  ownerType: Type.Union([Type.Literal('driver'), Type.Literal('vehicle')]),
+  ownerType: Type.Union(DOCUMENT_OWNER_TYPES.map((t) => Type.Literal(t))),
   ownerId: Uuid,
-  kind: DocumentKind,
+  kind: Type.Union(STORED_DOCUMENT_KINDS.map((k) => Type.Literal(k))),
   filename: Type.String(),
   contentType: Type.String(),
   sizeBytes: Type.Integer(),

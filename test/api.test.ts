@@ -422,6 +422,8 @@ describe('vehicles', () => {
       make: null,
       model: null,
       year: null,
+      maxWeightKg: null,
+      maxVolumeM3: null,
       state: 'draft',
       rejectReason: null,
       driverId: null,

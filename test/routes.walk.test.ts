@@ -37,6 +37,17 @@ interface Org {
   replayId: string
   geofenceId: string
   alertRuleId: string
+  /** An approved driver with a login, and an active vehicle, for dispatch. */
+  walkDriver: { id: string; userId: string; token: string }
+  walkVehicleId: string
+  /** A pending order; one in transit with a proof of delivery; both of the walk driver. */
+  orderId: string
+  podOrderId: string
+  /** A ticket opened by staff and one opened by the walk driver, each with a photo. */
+  ticketId: string
+  ticketPhotoId: string
+  driverTicketId: string
+  driverTicketPhotoId: string
 }
 
 type DriverStage = 'applicant' | 'background_check' | 'passed' | 'training' | 'trained' | 'approved' | 'active'
@@ -62,6 +73,10 @@ interface Ctx {
   checkReference(driverId: string): Promise<string>
   /** An access token of a user with role driver, linked to a driver. */
   driverToken(): Promise<string>
+  /** A fresh order of org A's walk driver, brought to a status. */
+  newOrder(status: 'pending' | 'assigned' | 'picked_up' | 'in_transit'): Promise<string>
+  /** A fresh ticket of org A (about its walk driver), brought to a status. */
+  newTicket(status: 'open' | 'resolved'): Promise<string>
   refreshToken(): Promise<string>
 }
 
@@ -70,6 +85,8 @@ interface RouteCase {
   headers?: (body: unknown) => Record<string, string>
   /** Who the audit row names: the admin (default) or nobody (an outside system). */
   actor?: 'admin' | 'none'
+  /** A driver-app route (own:*): called by each organization's walk driver instead of its admin. */
+  asDriver?: boolean
   /** The token for the reads walk, when the admin is not the one who may read it. */
   token?: (ctx: Ctx) => Promise<string>
   /** Path parameters for org `org`'s records. */
@@ -89,6 +106,16 @@ const pdfForm = () => {
 }
 
 const uniqueEmail = () => `walk-${randomUUID()}@example.com`
+
+/** Each order gets windows of its own, so one driver and one vehicle may hold them all. */
+let orderSlot = 0
+const orderBody = () => {
+  const at = (h: number) => new Date(Date.now() + (orderSlot * 10 + h) * 3_600_000).toISOString()
+  orderSlot++
+  const stop = (h: number) => ({ address: 'Walk street 1', lat: 52.5, lon: 13.4, window: { from: at(h), to: at(h + 1) } })
+  return { customerRef: 'WALK', pickup: stop(0), dropoff: stop(2), lineItems: [{ description: 'Walk box', quantity: 1, unitWeightKg: 1, unitVolumeM3: 0.01, unitValue: 1 }] }
+}
+const ORDER_STEPS = { pending: [], assigned: ['assign'], picked_up: ['assign', 'pick-up'], in_transit: ['assign', 'pick-up', 'depart'] } as const
 
 const ROUTES: Record<string, RouteCase> = {
   'POST /api/v1/vehicles': { body: () => ({ name: 'Walker' }), audit: 'vehicle.create', expect: 201 },
@@ -159,6 +186,64 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/v1/vehicles/:id/documents': { params: (_c, o) => ({ id: o.vehicleId }) },
   'GET /api/v1/vehicles/:id/documents/:documentId/content': { params: (_c, o) => ({ id: o.vehicleId, documentId: o.vehicleDocumentId }) },
   'POST /api/v1/vehicles/bulk': { body: async (c) => ({ action: 'submit', ids: [await c.newVehicle('draft')] }), audit: 'vehicle.submit' },
+  'POST /api/v1/orders': { body: () => orderBody(), audit: 'order.create', expect: 201 },
+  'GET /api/v1/orders': {},
+  'GET /api/v1/orders/export': {},
+  'GET /api/v1/orders/:id': { params: (_c, o) => ({ id: o.orderId }) },
+  'GET /api/v1/orders/:id/activity': { params: (_c, o) => ({ id: o.orderId }) },
+  'POST /api/v1/orders/:id/assign': {
+    params: async (c, o) => ({ id: o === c.a ? await c.newOrder('pending') : o.orderId }), body: (c) => ({ driverId: c.a.walkDriver.id, vehicleId: c.a.walkVehicleId }), audit: 'order.assign',
+  },
+  'POST /api/v1/orders/:id/unassign': { params: async (c, o) => ({ id: o === c.a ? await c.newOrder('assigned') : o.orderId }), audit: 'order.unassign' },
+  'POST /api/v1/orders/:id/pick-up': { params: async (c, o) => ({ id: o === c.a ? await c.newOrder('assigned') : o.orderId }), audit: 'order.pick_up' },
+  'POST /api/v1/orders/:id/depart': { params: async (c, o) => ({ id: o === c.a ? await c.newOrder('picked_up') : o.orderId }), audit: 'order.depart' },
+  'POST /api/v1/orders/:id/deliver': { params: async (c, o) => ({ id: o === c.a ? await c.newOrder('in_transit') : o.orderId }), audit: 'order.deliver' },
+  'POST /api/v1/orders/:id/fail': { params: async (c, o) => ({ id: o === c.a ? await c.newOrder('in_transit') : o.orderId }), body: () => ({ reason: 'walk' }), audit: 'order.fail' },
+  'POST /api/v1/orders/:id/cancel': { params: async (c, o) => ({ id: o === c.a ? await c.newOrder('pending') : o.orderId }), body: () => ({ reason: 'walk' }), audit: 'order.cancel' },
+  'POST /api/v1/orders/bulk': { body: async (c) => ({ action: 'cancel', ids: [await c.newOrder('pending')], reason: 'walk' }), audit: 'order.cancel' },
+  'POST /api/v1/orders/bulk-assign': {
+    body: async (c) => ({ assignments: [{ orderId: await c.newOrder('pending'), driverId: c.a.walkDriver.id, vehicleId: c.a.walkVehicleId }] }), audit: 'order.assign',
+  },
+  'POST /api/v1/orders/:id/proof-of-delivery': {
+    params: async (c, o) => ({ id: o === c.a ? await c.newOrder('in_transit') : o.podOrderId }), query: '?recipientName=Walker', body: pdfForm, audit: 'order.proof_of_delivery',
+  },
+  'GET /api/v1/orders/:id/proof-of-delivery': { params: (_c, o) => ({ id: o.podOrderId }) },
+  'GET /api/v1/me/orders': { asDriver: true },
+  'GET /api/v1/me/orders/:id': { asDriver: true, params: (_c, o) => ({ id: o.orderId }) },
+  'GET /api/v1/me/orders/:id/activity': { asDriver: true, params: (_c, o) => ({ id: o.orderId }) },
+  'POST /api/v1/me/orders/:id/pick-up': { asDriver: true, params: async (c, o) => ({ id: o === c.a ? await c.newOrder('assigned') : o.podOrderId }), audit: 'order.pick_up' },
+  'POST /api/v1/me/orders/:id/depart': { asDriver: true, params: async (c, o) => ({ id: o === c.a ? await c.newOrder('picked_up') : o.podOrderId }), audit: 'order.depart' },
+  'POST /api/v1/me/orders/:id/deliver': { asDriver: true, params: async (c, o) => ({ id: o === c.a ? await c.newOrder('in_transit') : o.podOrderId }), audit: 'order.deliver' },
+  'POST /api/v1/me/orders/:id/fail': {
+    asDriver: true, params: async (c, o) => ({ id: o === c.a ? await c.newOrder('in_transit') : o.podOrderId }), body: () => ({ reason: 'walk' }), audit: 'order.fail',
+  },
+  'POST /api/v1/me/orders/:id/proof-of-delivery': {
+    asDriver: true, params: async (c, o) => ({ id: o === c.a ? await c.newOrder('in_transit') : o.podOrderId }), query: '?recipientName=Walker', body: pdfForm,
+    audit: 'order.proof_of_delivery',
+  },
+  'GET /api/v1/me/orders/:id/proof-of-delivery': { asDriver: true, params: (_c, o) => ({ id: o.podOrderId }) },
+  'POST /api/v1/tickets': { body: () => ({ category: 'other', description: 'Walk ticket' }), audit: 'ticket.open', expect: 201 },
+  'GET /api/v1/tickets': {},
+  'GET /api/v1/tickets/export': {},
+  'GET /api/v1/tickets/:id': { params: (_c, o) => ({ id: o.ticketId }) },
+  'GET /api/v1/tickets/:id/timeline': { params: (_c, o) => ({ id: o.ticketId }) },
+  'POST /api/v1/tickets/:id/start': { params: async (c, o) => ({ id: o === c.a ? await c.newTicket('open') : o.ticketId }), audit: 'ticket.start' },
+  'POST /api/v1/tickets/:id/resolve': { params: async (c, o) => ({ id: o === c.a ? await c.newTicket('open') : o.ticketId }), audit: 'ticket.resolve' },
+  'POST /api/v1/tickets/:id/close': { params: async (c, o) => ({ id: o === c.a ? await c.newTicket('resolved') : o.ticketId }), audit: 'ticket.close' },
+  'POST /api/v1/tickets/:id/reopen': { params: async (c, o) => ({ id: o === c.a ? await c.newTicket('resolved') : o.ticketId }), audit: 'ticket.reopen' },
+  'POST /api/v1/tickets/:id/assign': { params: (_c, o) => ({ id: o.ticketId }), body: (c) => ({ assigneeId: c.a.adminId }), audit: 'ticket.assign' },
+  'POST /api/v1/tickets/:id/comments': { params: (_c, o) => ({ id: o.ticketId }), body: () => ({ body: 'Walk comment' }), audit: 'ticket.comment' },
+  'POST /api/v1/tickets/:id/photos': { params: (_c, o) => ({ id: o.ticketId }), body: pdfForm, audit: 'ticket.photo' },
+  'GET /api/v1/tickets/:id/photos/:photoId': { params: (_c, o) => ({ id: o.ticketId, photoId: o.ticketPhotoId }) },
+  'POST /api/v1/tickets/bulk': { body: async (c) => ({ action: 'start', ids: [await c.newTicket('open')] }), audit: 'ticket.start' },
+  'POST /api/v1/tickets/bulk-assign': { body: async (c) => ({ ids: [await c.newTicket('open')], assigneeId: c.a.adminId }), audit: 'ticket.assign' },
+  'POST /api/v1/me/tickets': { asDriver: true, body: () => ({ category: 'app_issue', description: 'Walk ticket' }), audit: 'ticket.open', expect: 201 },
+  'GET /api/v1/me/tickets': { asDriver: true },
+  'GET /api/v1/me/tickets/:id': { asDriver: true, params: (_c, o) => ({ id: o.driverTicketId }) },
+  'GET /api/v1/me/tickets/:id/timeline': { asDriver: true, params: (_c, o) => ({ id: o.driverTicketId }) },
+  'POST /api/v1/me/tickets/:id/comments': { asDriver: true, params: (_c, o) => ({ id: o.driverTicketId }), body: () => ({ body: 'Walk comment' }), audit: 'ticket.comment' },
+  'POST /api/v1/me/tickets/:id/photos': { asDriver: true, params: (_c, o) => ({ id: o.driverTicketId }), body: pdfForm, audit: 'ticket.photo' },
+  'GET /api/v1/me/tickets/:id/photos/:photoId': { asDriver: true, params: (_c, o) => ({ id: o.driverTicketId, photoId: o.driverTicketPhotoId }) },
   'POST /api/v1/organizations': { body: () => ({ name: 'Walk org', admin: { email: uniqueEmail(), password: 'walk admin password' } }), audit: 'organization.create', expect: 201 },
   'GET /api/v1/organizations': {},
   'POST /api/v1/users': { body: () => ({ email: uniqueEmail(), password: 'walk user password', name: 'Walker', role: 'analyst' }), audit: 'user.create', expect: 201 },
@@ -233,11 +318,43 @@ async function setUpOrg(adminToken: string): Promise<Org> {
   const geofence = await api(base, 'POST', '/api/v1/geofences', { token: adminToken, body: { name: 'Walk fixture', kind: 'circle', center: { lat: 1, lon: 1 }, radiusM: 100 } })
   await api(base, 'PUT', `/api/v1/vehicles/${vehicle.vehicleId}/destination`, { token: adminToken, body: { lat: 1, lon: 1 } })
   const rule = await api(base, 'POST', '/api/v1/alert-rules', { token: adminToken, body: { name: 'Walk fixture', kind: 'idling', recipient: { role: 'dispatcher' } } })
+  const walkDriver = await newWalkDriver(adminToken)
+  const walkVehicleId = (await provisionVehicle(base, adminToken, 'Walk dispatch van')).vehicleId
+  for (const step of ['submit', 'approve', 'activate']) await api(base, 'POST', `/api/v1/vehicles/${walkVehicleId}/${step}`, { token: adminToken })
+  const orderIn = (status: keyof typeof ORDER_STEPS) => orderOf(adminToken, walkDriver.id, walkVehicleId, status)
+  const orderId = await orderIn('assigned')
+  const podOrderId = await orderIn('in_transit')
+  await api(base, 'POST', `/api/v1/orders/${podOrderId}/proof-of-delivery?recipientName=Walker`, { token: adminToken, body: pdfForm() })
+  const ticket = await api(base, 'POST', '/api/v1/tickets', { token: adminToken, body: { category: 'other', description: 'Walk fixture', driverId: walkDriver.id } })
+  const ticketPhoto = await api(base, 'POST', `/api/v1/tickets/${ticket.body.id}/photos`, { token: adminToken, body: pdfForm() })
+  const driverTicket = await api(base, 'POST', '/api/v1/me/tickets', { token: walkDriver.token, body: { category: 'other', description: 'Walk fixture' } })
+  const driverTicketPhoto = await api(base, 'POST', `/api/v1/me/tickets/${driverTicket.body.id}/photos`, { token: walkDriver.token, body: pdfForm() })
   return {
     adminToken, adminId, vehicleId: vehicle.vehicleId, deviceId: vehicle.deviceId, userId: user.id, driverId: driver.body.id,
     notificationId: sent.notificationIds[0]!, driverDocumentId: driverDocument.body.id, vehicleDocumentId: vehicleDocument.body.id,
     geofenceId: geofence.body.id, alertRuleId: rule.body.id, replayId: replay.body.id,
+    walkDriver, walkVehicleId, orderId, podOrderId,
+    ticketId: ticket.body.id, ticketPhotoId: ticketPhoto.body.photoIds[0], driverTicketId: driverTicket.body.id, driverTicketPhotoId: driverTicketPhoto.body.photoIds[0],
   }
+}
+
+/** A driver approved straight in the database (onboarding has routes of its own in this walk), with a login. */
+async function newWalkDriver(adminToken: string) {
+  const driver = await api(base, 'POST', '/api/v1/drivers', { token: adminToken, body: { name: 'Walk dispatch driver' } })
+  await platform.postgres.pool.query(`UPDATE drivers SET state = 'approved' WHERE id = $1`, [driver.body.id])
+  const email = uniqueEmail()
+  const account = await api(base, 'POST', `/api/v1/drivers/${driver.body.id}/account`, { token: adminToken, body: { email, password: 'walk driver password' } })
+  return { id: driver.body.id as string, userId: account.body.userId as string, token: await login(base, email, 'walk driver password') }
+}
+
+/** A new order of the driver on the vehicle, brought to a status through the API. */
+async function orderOf(adminToken: string, driverId: string, vehicleId: string, status: keyof typeof ORDER_STEPS): Promise<string> {
+  const order = await api(base, 'POST', '/api/v1/orders', { token: adminToken, body: orderBody() })
+  for (const step of ORDER_STEPS[status]) {
+    const res = await api(base, 'POST', `/api/v1/orders/${order.body.id}/${step}`, { token: adminToken, body: step === 'assign' ? { driverId, vehicleId } : undefined })
+    if (res.status !== 200) throw new Error(`${step}: ${res.status} ${JSON.stringify(res.body)}`)
+  }
+  return order.body.id as string
 }
 
 const CHECK_SECRET = 'walk-background-check-secret-0123456789'
@@ -306,6 +423,12 @@ beforeAll(async () => {
       }
       return v.body.id as string
     },
+    newOrder: (status) => orderOf(adminToken, a.walkDriver.id, a.walkVehicleId, status),
+    newTicket: async (status) => {
+      const t = await api(base, 'POST', '/api/v1/tickets', { token: adminToken, body: { category: 'other', description: `Walk ${status}`, driverId: a.walkDriver.id } })
+      if (status === 'resolved') await api(base, 'POST', `/api/v1/tickets/${t.body.id}/resolve`, { token: adminToken })
+      return t.body.id as string
+    },
     refreshToken: async () => (await api(base, 'POST', '/api/v1/auth/login', { body: { email: 'admin@test.local', password: 'correct horse battery' } })).body.refreshToken,
   }
   for (const role of Object.keys(ROLES) as Role[]) {
@@ -356,7 +479,7 @@ describe('the route table', () => {
   })
 })
 
-/** Everything a route with this id could change: the user, vehicle, device, driver, geofence or alert rule row, and the vehicle's devices and destination. */
+/** Everything a route with this id could change: the user, vehicle, device, driver, geofence, alert rule, order or ticket row, the vehicle's devices and destination, the owner's documents. */
 async function stateOf(id: string) {
   const { rows } = await platform.postgres.pool.query(
     `SELECT (SELECT row_to_json(u) FROM users u WHERE u.id = $1) AS "user",
@@ -367,6 +490,9 @@ async function stateOf(id: string) {
             (SELECT row_to_json(g) FROM geofences g WHERE g.id = $1) AS geofence,
             (SELECT row_to_json(r) FROM alert_rules r WHERE r.id = $1) AS alert_rule,
             (SELECT row_to_json(d) FROM vehicle_destinations d WHERE d.vehicle_id = $1) AS destination,
+            (SELECT row_to_json(o) FROM orders o WHERE o.id = $1) AS "order",
+            (SELECT row_to_json(t) FROM tickets t WHERE t.id = $1) AS ticket,
+            (SELECT count(*)::int FROM documents d WHERE d.owner_id = $1) AS documents,
             (SELECT count(*)::int FROM devices d WHERE d.vehicle_id = $1) AS devices`,
     [id],
   )
@@ -383,7 +509,7 @@ describe('tenancy, route by route', () => {
       const body = c.body ? await c.body(ctx) : undefined
       const auditBefore = (await platform.postgres.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n
       const before = await stateOf(params.id!)
-      const res = await api(base, r.method, `${fill(r.url, params)}${c.query ?? ''}`, { token: ctx.b.adminToken, body })
+      const res = await api(base, r.method, `${fill(r.url, params)}${c.query ?? ''}`, { token: c.asDriver ? ctx.b.walkDriver.token : ctx.b.adminToken, body })
       expect(res.status, `${key(r)} with org A's id as org B`).toBe(404)
       expect(res.body.code).toBe('not_found')
       const auditAfter = (await platform.postgres.pool.query('SELECT count(*)::int AS n FROM audit_log')).rows[0].n
@@ -404,14 +530,14 @@ describe('audit, route by route', () => {
       const requestId = `walk-${randomUUID()}`
       const body = c.body ? await c.body(ctx) : undefined
       const res = await api(base, r.method, `${fill(r.url, params)}${c.query ?? ''}`, {
-        token: r.public ? undefined : ctx.a.adminToken,
+        token: r.public ? undefined : c.asDriver ? ctx.a.walkDriver.token : ctx.a.adminToken,
         body,
         headers: { 'x-request-id': requestId, ...c.headers?.(body) },
       })
       expect(res.status, `${key(r)}: ${JSON.stringify(res.body)}`).toBe(c.expect ?? 200)
       const { rows } = await platform.postgres.pool.query('SELECT * FROM audit_log WHERE request_id = $1', [requestId])
       expect(rows.map((x) => x.action), key(r)).toEqual([c.audit])
-      expect(rows[0].actor_id, `${key(r)} actor`).toBe(c.actor === 'none' ? null : ctx.a.adminId)
+      expect(rows[0].actor_id, `${key(r)} actor`).toBe(c.actor === 'none' ? null : c.asDriver ? ctx.a.walkDriver.userId : ctx.a.adminId)
       expect(rows[0].ip).toBeTruthy()
       if (!r.url.startsWith('/api/v1/auth/') && c.actor !== 'none') {
         expect(rows[0].after, `${key(r)} after`).not.toBeNull()
@@ -426,12 +552,13 @@ describe('reads, route by route', () => {
     for (const r of routes.filter((x) => !x.public && x.method === 'GET')) {
       const c = ROUTES[key(r)]!
       const params = c.params ? await c.params(ctx, ctx.a) : {}
-      const res = await api(base, 'GET', `${fill(r.url, params)}${c.query ?? ''}`, { token: c.token ? await c.token(ctx) : ctx.a.adminToken })
+      const token = c.token ? await c.token(ctx) : c.asDriver ? ctx.a.walkDriver.token : ctx.a.adminToken
+      const res = await api(base, 'GET', `${fill(r.url, params)}${c.query ?? ''}`, { token })
       expect(res.status, `${key(r)}: ${JSON.stringify(res.body)}`).toBe(c.expect ?? 200)
       // Every list is a page: {items, nextCursor}, with a capped page size.
       if (Array.isArray(res.body?.items)) {
         expect(res.body, `${key(r)} is a page`).toHaveProperty('nextCursor')
-        const tooBig = await api(base, 'GET', `${fill(r.url, params)}?limit=100000`, { token: c.token ? await c.token(ctx) : ctx.a.adminToken })
+        const tooBig = await api(base, 'GET', `${fill(r.url, params)}?limit=100000`, { token })
         expect(tooBig.status, `${key(r)} caps its page size`).toBe(400)
       }
     }

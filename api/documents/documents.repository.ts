@@ -6,7 +6,7 @@ import { afterCursorSql, CURSOR_MICROS_SQL, type CursorKey } from '../pagination
 const COLUMNS = `id, owner_type AS "ownerType", owner_id AS "ownerId", kind, filename, content_type AS "contentType",
   size_bytes::int AS "sizeBytes", sha256, to_char(expires_on, 'YYYY-MM-DD') AS "expiresOn", ${isoSql('created_at')} AS "createdAt"`
 
-export type OwnerType = 'driver' | 'vehicle'
+export type OwnerType = 'driver' | 'vehicle' | 'order' | 'ticket'
 
 export interface NewDocument {
   ownerType: OwnerType

@@ -78,17 +78,37 @@ export class DocumentsService {
     this.log = logger.child({ component: 'documents' })
   }
 
-  private async ownerName(orgId: string, ownerType: OwnerType, ownerId: string): Promise<string> {
+  private async ownerName(orgId: string, ownerType: 'driver' | 'vehicle', ownerId: string): Promise<string> {
     const owner = ownerType === 'vehicle' ? await this.vehicles.get(orgId, ownerId) : await this.drivers.get(orgId, ownerId)
     if (!owner) throw notFound(ownerType)
     return owner.name
   }
 
   async upload(
-    who: Principal, ownerType: OwnerType, ownerId: string, input: { kind: string; expiresOn?: string },
+    who: Principal, ownerType: 'driver' | 'vehicle', ownerId: string, input: { kind: string; expiresOn?: string },
     file: { filename: string; stream: Readable & { truncated?: boolean } }, meta: RequestMeta,
   ): Promise<Document> {
     await this.ownerName(who.orgId, ownerType, ownerId)
+    return this.attach(who, { type: ownerType, id: ownerId }, { kind: input.kind, expiresOn: input.expiresOn ?? null }, file, async (db, doc) => {
+      // The owner's id under its own name, so the document shows in the owner's timeline.
+      await this.audit.record({
+        orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action: 'document.upload', entityType: 'document', entityId: doc.id,
+        after: { ...doc, [`${ownerType}Id`]: ownerId }, ...meta,
+      }, db)
+      return doc
+    })
+  }
+
+  /**
+   * Stores an upload for an owner (checked by content and size like every
+   * document), then records it and runs `within` in one transaction: the
+   * caller locks and judges its owner there, links the document and audits.
+   * If anything refuses, the stored content is removed again.
+   */
+  async attach<T>(
+    who: Principal, owner: { type: OwnerType; id: string }, input: { kind: string; expiresOn: string | null },
+    file: { filename: string; stream: Readable & { truncated?: boolean } }, within: (db: pg.PoolClient, doc: Document) => Promise<T>,
+  ): Promise<T> {
     let contentType = ''
     let stored
     try {
@@ -109,15 +129,10 @@ export class DocumentsService {
     try {
       return await withTransaction(this.pool, async (db) => {
         const doc = await this.documents.insert(db, who.orgId, {
-          ownerType, ownerId, kind: input.kind, filename: file.filename.slice(0, 255) || 'document', contentType,
-          sizeBytes: stored.size, sha256: stored.sha256, storageKey: stored.key, expiresOn: input.expiresOn ?? null, uploadedBy: who.userId,
+          ownerType: owner.type, ownerId: owner.id, kind: input.kind, filename: file.filename.slice(0, 255) || 'document', contentType,
+          sizeBytes: stored.size, sha256: stored.sha256, storageKey: stored.key, expiresOn: input.expiresOn, uploadedBy: who.userId,
         })
-        // The owner's id under its own name, so the document shows in the owner's timeline.
-        await this.audit.record({
-          orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action: 'document.upload', entityType: 'document', entityId: doc.id,
-          after: { ...doc, [`${ownerType}Id`]: ownerId }, ...meta,
-        }, db)
-        return doc
+        return within(db, doc)
       })
     } catch (err) {
       await this.store.delete(stored.key).catch(() => {})
@@ -125,10 +140,15 @@ export class DocumentsService {
     }
   }
 
-  async list(who: Principal, ownerType: OwnerType, ownerId: string, query: { limit?: number; cursor?: string }) {
-    await this.ownerName(who.orgId, ownerType, ownerId)
+  /** A page of an owner's documents; the caller has checked the owner. */
+  async listOf(orgId: string, ownerType: OwnerType, ownerId: string, query: { limit?: number; cursor?: string }) {
     const limit = query.limit ?? 50
-    return page(await this.documents.list(who.orgId, ownerType, ownerId, limit, decodeCursor(query.cursor)), limit)
+    return page(await this.documents.list(orgId, ownerType, ownerId, limit, decodeCursor(query.cursor)), limit)
+  }
+
+  async list(who: Principal, ownerType: 'driver' | 'vehicle', ownerId: string, query: { limit?: number; cursor?: string }) {
+    await this.ownerName(who.orgId, ownerType, ownerId)
+    return this.listOf(who.orgId, ownerType, ownerId, query)
   }
 
   async download(who: Principal, ownerType: OwnerType, ownerId: string, id: string): Promise<{ document: Document; content: Readable }> {

@@ -4,19 +4,24 @@ import { findInOrg, isoSql, type Db } from '../db.js'
 import { sortedPage } from '../pagination.js'
 
 
-const VEHICLE_COLUMNS = `id, name, plate, vin, make, model, year, state, reject_reason AS "rejectReason", driver_id AS "driverId",
+const VEHICLE_COLUMNS = `id, name, plate, vin, make, model, year,
+  max_weight_kg::float8 AS "maxWeightKg", max_volume_m3::float8 AS "maxVolumeM3", state, reject_reason AS "rejectReason", driver_id AS "driverId",
   ${isoSql('created_at')} AS "createdAt", ${isoSql('updated_at')} AS "updatedAt"`
 
 /** API field -> column, for the fields a client may change. */
-const UPDATABLE = { name: 'name', plate: 'plate', vin: 'vin', make: 'make', model: 'model', year: 'year' } as const
+const UPDATABLE = {
+  name: 'name', plate: 'plate', vin: 'vin', make: 'make', model: 'model', year: 'year', maxWeightKg: 'max_weight_kg', maxVolumeM3: 'max_volume_m3',
+} as const
 
 export class VehiclesRepository {
   constructor(private readonly pool: pg.Pool) {}
 
   async create(orgId: string, body: CreateVehicleBody, db: Db = this.pool): Promise<Vehicle> {
     const { rows } = await db.query<Vehicle>(
-      `INSERT INTO vehicles (org_id, name, plate, vin, make, model, year) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${VEHICLE_COLUMNS}`,
-      [orgId, body.name, body.plate ?? null, body.vin ?? null, body.make ?? null, body.model ?? null, body.year ?? null],
+      `INSERT INTO vehicles (org_id, name, plate, vin, make, model, year, max_weight_kg, max_volume_m3)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${VEHICLE_COLUMNS}`,
+      [orgId, body.name, body.plate ?? null, body.vin ?? null, body.make ?? null, body.model ?? null, body.year ?? null,
+        body.maxWeightKg ?? null, body.maxVolumeM3 ?? null],
     )
     return rows[0]!
   }

@@ -27,7 +27,7 @@ export const vehiclesRoutes: FastifyPluginAsyncTypebox<{ service: VehiclesServic
   app.patch('/api/v1/vehicles/:id', {
     config: { permission: 'vehicles:write' },
     schema: {
-      tags: ['vehicles'], summary: "Change a vehicle's name, plate, VIN, make, model or year", params: IdParams, body: UpdateVehicleBody,
+      tags: ['vehicles'], summary: "Change a vehicle's name, plate, VIN, make, model, year or capacity", params: IdParams, body: UpdateVehicleBody,
       response: { 200: Vehicle, ...problemResponses(400, 401, 403, 404, 409) },
     },
   }, async (req) => service.update(principalOf(req), req.params.id, req.body, requestMeta(req)))

@@ -73,7 +73,7 @@ describe.skipIf(!installed)(`Schemathesis (${installed ? st : 'not installed: ru
     const { code, output } = await schemathesis(['--phases', 'examples,coverage,fuzzing', '--checks', 'all'])
     // The whole report on failure: each failure names its check, operation and a curl to reproduce it.
     expect(code, output).toBe(0)
-  }, 600_000)
+  }, 1_200_000)
 
   // The stateful phase feeds values from earlier responses into later requests
   // along links it infers (a driver's `userId` into GET /users/{id}); a null
@@ -83,5 +83,5 @@ describe.skipIf(!installed)(`Schemathesis (${installed ? st : 'not installed: ru
   it('finds no failure when it chains operations along their links (stateful)', async () => {
     const { code, output } = await schemathesis(['--phases', 'stateful', '--checks', 'all', '--exclude-checks', 'positive_data_acceptance'])
     expect(code, output).toBe(0)
-  }, 600_000)
+  }, 1_200_000)
 })

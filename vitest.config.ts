@@ -10,7 +10,7 @@ const PLATFORM_TESTS = [
   'test/onboarding.vehicles.test.ts', 'test/onboarding.devices.test.ts', 'test/onboarding.drivers.test.ts', 'test/onboarding.documents.test.ts',
   'test/analytics.e2e.test.ts',
   'test/geofences.test.ts', 'test/device-events.e2e.test.ts', 'test/alert-rules.test.ts',
-  'test/orders.test.ts', 'test/tickets.test.ts',
+  'test/orders.test.ts', 'test/tickets.test.ts', 'test/dispatch.e2e.test.ts',
 ]
 // Separate fleetpulse processes over Kafka and PostgreSQL: services only. They
 // run the CLI that test/distributed/global-setup.ts builds once per run.

@@ -67,7 +67,8 @@ import { AlertRulesCache } from './alerts/alert-rules.consumer.js'
 import { AlertRulesRepository } from './alerts/alert-rules.repository.js'
 import { alertRulesRoutes } from './alerts/alert-rules.routes.js'
 import { AlertRulesService } from './alerts/alert-rules.service.js'
-import { NO_TELEMETRY, OrderEvents, type OrderTelemetryPort } from './orders/order-events.js'
+import { OrderEvents, type OrderTelemetryPort } from './orders/order-events.js'
+import { PostgresOrderTelemetry } from './orders/order-telemetry.js'
 import { OrderActivityRepository, OrdersRepository } from './orders/orders.repository.js'
 import { ordersRoutes } from './orders/orders.routes.js'
 import { OrdersService } from './orders/orders.service.js'
@@ -206,7 +207,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   const ordersRepository = new OrdersRepository(deps.pool)
   const orders = new OrdersService(
     deps.pool, ordersRepository, new OrderActivityRepository(deps.pool), drivers, vehicles, documents, audit,
-    deps.notifications.dispatcher, new OrderEvents(deps.bus, deps.orderTelemetry ?? NO_TELEMETRY, deps.logger.child({ component: 'orders' })),
+    deps.notifications.dispatcher, new OrderEvents(deps.bus, deps.orderTelemetry ?? new PostgresOrderTelemetry(deps.pool), deps.logger.child({ component: 'orders' })),
   )
   await app.register(ordersRoutes, { service: orders, maxBytes: deps.documents.maxBytes })
   const tickets = new TicketsService(

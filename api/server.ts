@@ -4,6 +4,7 @@ import type { RouteAccess } from './access.js'
 import { buildApi, type ApiDeps } from './app.js'
 import { startAlertRulesConsumer } from './alerts/alert-rules.consumer.js'
 import { startLive, userRoom, type LiveGateway, type LiveSettings } from './live/live.gateway.js'
+import { startOrderArrivals } from './orders/order-telemetry.js'
 import type { TicketsService } from './tickets/tickets.service.js'
 
 export interface ApiServerOptions {
@@ -31,10 +32,13 @@ export async function startApi(options: ApiServerOptions & { documentReminderInt
   const evaluator = await startAlertRulesConsumer({
     bus: deps.bus, pool: deps.pool, rules: alertRules.repository, cache: alertRules.cache, notifier: deps.notifications.dispatcher, logger: deps.logger,
   })
+  // One group across every API process too: each arrival is recorded on its order once.
+  const arrivals = await startOrderArrivals({ bus: deps.bus, pool: deps.pool, logger: deps.logger })
   try {
     await app.listen({ host: options.host, port: options.port })
   } catch (err) {
     await evaluator.close()
+    await arrivals.close()
     throw err
   }
   const port = (app.server.address() as AddressInfo).port
@@ -51,6 +55,7 @@ export async function startApi(options: ApiServerOptions & { documentReminderInt
     close: async () => {
       clearInterval(reminders)
       await evaluator.close()
+      await arrivals.close()
       deps.notifications.onInApp(undefined)
       await live.close()
       await app.close()

@@ -22,6 +22,14 @@ export const Kpis = Type.Object({
 })
 export type Kpis = Static<typeof Kpis>
 
+export const OrderKpis = Type.Object({
+  delivered: Type.Integer(),
+  onTimeRate: Nullable(Type.Number({ description: 'share of the delivered orders delivered by the end of their drop-off window' })),
+  pickupDwellMin: Nullable(Type.Number({ description: 'mean, arrival at the pickup to picked up' })),
+  dropoffDwellMin: Nullable(Type.Number({ description: 'mean, arrival at the drop-off to delivered' })),
+  loadFactor: Nullable(Type.Number({ description: 'mean share of the vehicle\'s capacity at assignment' })),
+})
+
 export const FleetOverview = Type.Object({
   at: DateTime,
   vehicles: Type.Object({
@@ -33,6 +41,7 @@ export const FleetOverview = Type.Object({
   }),
   today: Kpis,
   alertsToday: Type.Object({ total: Type.Integer(), byKind: Type.Record(Type.String(), Type.Integer()) }),
+  ordersToday: OrderKpis,
   etaAccuracy: Type.Object({
     arrivals: Type.Integer({ description: 'arrivals at a destination in the last 30 days' }),
     medianHalfwayErrorPct: Nullable(Type.Number({ description: 'median |ETA error| at half way, as a share of the time then left (%)' })),
@@ -74,6 +83,7 @@ export const VehicleDashboard = Type.Object({
   vehicleId: Uuid,
   day: Day,
   kpis: Kpis,
+  orders: OrderKpis,
   trips: Type.Array(Trip),
   events: Type.Array(AnalyticsEvent),
   latestFix: Nullable(Type.Object({ ts: DateTime, lat: Type.Number(), lon: Type.Number(), speed: Nullable(Type.Number()), ignition: Nullable(Type.Boolean()) })),

@@ -92,6 +92,19 @@ const replayOf = (r: ReplayRow): Replay => ({
 const REPLAY_COLUMNS = `id, status, cardinality(vehicle_ids) AS vehicles, vehicles_done, fixes_read::text, ${isoSql('from_ts')} AS from_ts,
   ${isoSql('to_ts')} AS to_ts, error, ${isoSql('created_at')} AS created_at, ${isoSql('started_at')} AS started_at, ${isoSql('finished_at')} AS finished_at`
 
+/** Orders delivered in [from, to), optionally of one vehicle: Postgres, where the orders are. */
+async function orderKpis(pool: pg.Pool, orgId: string, from: Date, to: Date, vehicleId?: string) {
+  const { rows } = await pool.query<{ delivered: number; on_time: number | null; pickup: number | null; dropoff: number | null; load: number | null }>(
+    `SELECT count(*)::int AS delivered, avg(CASE WHEN on_time THEN 1 ELSE 0 END)::float8 AS on_time,
+            avg(pickup_dwell_s)::float8 / 60 AS pickup, avg(dropoff_dwell_s)::float8 / 60 AS dropoff, avg(load_factor)::float8 AS load
+       FROM orders WHERE org_id = $1 AND status = 'delivered' AND delivered_at >= $2 AND delivered_at < $3 AND ($4::uuid IS NULL OR vehicle_id = $4)`,
+    [orgId, from, to, vehicleId ?? null],
+  )
+  const r = rows[0]!
+  const r2 = (x: number | null, d = 2) => (x === null ? null : round(Number(x), d))
+  return { delivered: r.delivered, onTimeRate: r2(r.on_time, 4), pickupDwellMin: r2(r.pickup), dropoffDwellMin: r2(r.dropoff), loadFactor: r2(r.load, 4) }
+}
+
 export class AnalyticsService {
   constructor(
     private readonly pool: pg.Pool,
@@ -123,16 +136,18 @@ export class AnalyticsService {
     )
     const day = today()
     const midnight = Date.parse(`${day}T00:00:00Z`)
-    const [kpis, alerts, eta] = await Promise.all([
+    const [kpis, alerts, eta, orders] = await Promise.all([
       ch.fleetKpis(who.orgId, day, day),
       ch.alertCounts(who.orgId, midnight),
       ch.etaAccuracy(who.orgId, Date.now() - 30 * DAY_MS),
+      orderKpis(this.pool, who.orgId, new Date(midnight), new Date(midnight + DAY_MS)),
     ])
     return {
       at: new Date().toISOString(),
       vehicles: rows[0]!,
       today: kpisOf(kpis),
       alertsToday: { total: Object.values(alerts).reduce((a, b) => a + b, 0), byKind: alerts },
+      ordersToday: orders,
       etaAccuracy: { arrivals: Number(eta.arrivals), medianHalfwayErrorPct: eta.median_pct === null ? null : round(Number(eta.median_pct), 1) },
     }
   }
@@ -143,16 +158,17 @@ export class AnalyticsService {
     const day = clampDay(query.day ?? today())
     const from = Date.parse(`${day}T00:00:00Z`)
     const to = from + DAY_MS - 1
-    const [kpis, trips, events, device, latest] = await Promise.all([
+    const [kpis, trips, events, device, latest, orders] = await Promise.all([
       ch.vehicleKpis(who.orgId, vehicleId, day),
       ch.trips({ orgId: who.orgId, vehicleId, from, to, limit: 499 }),
       ch.events({ orgId: who.orgId, vehicleId, from, to, limit: 499 }),
       ch.latestDeviceEvent(who.orgId, vehicleId),
       this.pool.query<{ ts: string; lat: number; lon: number; speed: number | null; ignition: boolean | null }>(
         `SELECT ${isoSql('ts')} AS ts, lat, lon, speed, ignition FROM vehicle_positions WHERE vehicle_id = $1 AND org_id = $2`, [vehicleId, who.orgId]),
+      orderKpis(this.pool, who.orgId, new Date(from), new Date(from + DAY_MS), vehicleId),
     ])
     return {
-      vehicleId, day, kpis: kpisOf(kpis),
+      vehicleId, day, kpis: kpisOf(kpis), orders,
       trips: trips.slice(0, 500).map(tripOf).reverse(),
       events: events.slice(0, 500).map(eventOf).reverse(),
       latestFix: latest.rows[0] ?? null,

@@ -24,6 +24,8 @@ export interface OrderTelemetryPort {
     window: { from: string; to: string }
   }): Promise<void>
   orderClosed(o: { orgId: string; orderId: string; vehicleId: string }): Promise<void>
+  /** An order assigned to a vehicle: it heads for the pickup first. */
+  orderAssigned?(o: { orgId: string; orderId: string; vehicleId: string; pickup: { lat: number; lon: number } }): Promise<void>
 }
 
 export const NO_TELEMETRY: OrderTelemetryPort = {
@@ -54,6 +56,9 @@ export class OrderEvents {
       && (before.vehicleId !== after.vehicleId || CLOSED.includes(after.status))
     try {
       if (left) await this.telemetry.orderClosed({ orgId, orderId: after.id, vehicleId: before.vehicleId! })
+      if (after.status === 'assigned' && after.vehicleId && (before.status !== 'assigned' || before.vehicleId !== after.vehicleId)) {
+        await this.telemetry.orderAssigned?.({ orgId, orderId: after.id, vehicleId: after.vehicleId, pickup: { lat: after.pickup.lat, lon: after.pickup.lon } })
+      }
       if (after.status === 'in_transit' && before.status !== 'in_transit' && after.vehicleId) {
         await this.telemetry.orderInTransit({
           orgId, orderId: after.id, vehicleId: after.vehicleId,

@@ -17,6 +17,8 @@ const COLUMNS = `id, number, status, status_reason AS "statusReason", customer_r
   driver_id AS "driverId", vehicle_id AS "vehicleId", load_factor::float8 AS "loadFactor",
   ${isoSql('assigned_at')} AS "assignedAt", ${isoSql('picked_up_at')} AS "pickedUpAt", ${isoSql('in_transit_at')} AS "inTransitAt",
   ${isoSql('delivered_at')} AS "deliveredAt", on_time AS "onTime",
+  ${isoSql('arrived_pickup_at')} AS "arrivedPickupAt", ${isoSql('arrived_dropoff_at')} AS "arrivedDropoffAt",
+  round((pickup_dwell_s / 60)::numeric, 2)::float8 AS "pickupDwellMin", round((dropoff_dwell_s / 60)::numeric, 2)::float8 AS "dropoffDwellMin",
   CASE WHEN pod_document_id IS NULL THEN NULL
        ELSE json_build_object('documentId', pod_document_id, 'recipientName', pod_recipient, 'at', ${isoSql('pod_at')}) END AS "proofOfDelivery",
   ${isoSql('created_at')} AS "createdAt", ${isoSql('updated_at')} AS "updatedAt"`

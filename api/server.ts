@@ -5,6 +5,7 @@ import { buildApi, type ApiDeps } from './app.js'
 import { startAlertRulesConsumer } from './alerts/alert-rules.consumer.js'
 import { startLive, userRoom, type LiveGateway, type LiveSettings } from './live/live.gateway.js'
 import { startOrderArrivals } from './orders/order-telemetry.js'
+import { startAutoTickets } from './tickets/auto-tickets.consumer.js'
 import type { TicketsService } from './tickets/tickets.service.js'
 
 export interface ApiServerOptions {
@@ -34,11 +35,13 @@ export async function startApi(options: ApiServerOptions & { documentReminderInt
   })
   // One group across every API process too: each arrival is recorded on its order once.
   const arrivals = await startOrderArrivals({ bus: deps.bus, pool: deps.pool, logger: deps.logger })
+  const autoTickets = await startAutoTickets({ bus: deps.bus, tickets, logger: deps.logger })
   try {
     await app.listen({ host: options.host, port: options.port })
   } catch (err) {
     await evaluator.close()
     await arrivals.close()
+    await autoTickets.close()
     throw err
   }
   const port = (app.server.address() as AddressInfo).port
@@ -56,6 +59,7 @@ export async function startApi(options: ApiServerOptions & { documentReminderInt
       clearInterval(reminders)
       await evaluator.close()
       await arrivals.close()
+      await autoTickets.close()
       deps.notifications.onInApp(undefined)
       await live.close()
       await app.close()

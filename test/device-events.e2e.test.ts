@@ -98,6 +98,16 @@ describe('events from a device', () => {
     expect(new Set(raised.map((a) => a.id))).toEqual(new Set([`${cam.deviceId}:p-7:panic`]))
     expect(raised[0]!.severity).toBe('critical')
     expect(await rowsOf(cam.vehicleId)).toHaveLength(1)
+
+    // A critical event opens one ticket for support by itself, however often its alert came.
+    const tickets = await waitFor(async () => {
+      const res = await api(platform.apiUrl, 'GET', `/api/v1/tickets?vehicleId=${cam.vehicleId}`, { token })
+      return res.body.items?.length ? res.body.items : undefined
+    }, { what: 'the automatic ticket' })
+    await new Promise((r) => setTimeout(r, 500))
+    const again = await api(platform.apiUrl, 'GET', `/api/v1/tickets?vehicleId=${cam.vehicleId}`, { token })
+    expect(again.body.items).toHaveLength(1)
+    expect(tickets[0]).toMatchObject({ category: 'accident', priority: 'urgent', status: 'open', vehicleId: cam.vehicleId })
   })
 
   it('sends bad events to the DLQ with their reason, keeps the good ones of a batch, and acknowledges the device', async () => {

@@ -7,7 +7,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import '../schemas/formats.js'
 import { EventReportV1, MAX_EVENTS_PER_MESSAGE, type DeviceEventType, type EventSeverity } from '../schemas/telemetry.v1.js'
 import type { DeviceEventV1, DlqRecordV1 } from '../schemas/topics.v1.js'
-import { reject, timeOf, type DecodeContext } from './telemetry.decoder.js'
+import { readBatch, reject, timeOf, type DecodeContext } from './telemetry.decoder.js'
 
 const checkEvent = TypeCompiler.Compile(EventReportV1)
 
@@ -30,28 +30,12 @@ function describeSchemaError(value: unknown): string {
 
 export function decodeEvents(payload: Buffer, ctx: DecodeContext): DecodedEvents {
   const out: DecodedEvents = { events: [], rejects: [] }
-  if (payload.length > ctx.maxPayloadBytes) {
-    out.rejects.push(reject(ctx, 'payload_too_large', `payload is ${payload.length} bytes, limit ${ctx.maxPayloadBytes}`, payload.toString('utf8', 0, 4096)))
+  const read = readBatch(payload, ctx, { max: MAX_EVENTS_PER_MESSAGE, noun: 'event', plural: 'events', tooMany: 'too_many_events' })
+  if ('reason' in read) {
+    out.rejects.push(read)
     return out
   }
-  const text = payload.toString('utf8')
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch (err) {
-    out.rejects.push(reject(ctx, 'payload_not_json', (err as Error).message, text))
-    return out
-  }
-  const batch = Array.isArray(body)
-  const items: unknown[] = batch ? (body as unknown[]) : [body]
-  if (batch && items.length === 0) {
-    out.rejects.push(reject(ctx, 'empty_batch', 'a batch must hold at least one event', text))
-    return out
-  }
-  if (items.length > MAX_EVENTS_PER_MESSAGE) {
-    out.rejects.push(reject(ctx, 'too_many_events', `a batch holds at most ${MAX_EVENTS_PER_MESSAGE} events, got ${items.length}`, text))
-    return out
-  }
+  const { items, batch } = read
   items.forEach((item, i) => {
     const index = batch ? i : undefined
     if (!checkEvent.Check(item)) {

@@ -64,30 +64,38 @@ export function timeOf(ts: number | string, now: number): number | { reason: Dlq
   return ms
 }
 
-export function decodeTelemetry(payload: Buffer, ctx: DecodeContext): Decoded {
-  const out: Decoded = { positions: [], rejects: [] }
+/**
+ * The envelope fixes and events share: within the size limit, JSON, and one
+ * item or a batch of 1 to `max` items. Anything else is one DLQ record.
+ */
+export function readBatch(
+  payload: Buffer, ctx: DecodeContext, limit: { max: number; noun: string; plural: string; tooMany: DlqReason },
+): { items: unknown[]; batch: boolean } | DlqRecordV1 {
   if (payload.length > ctx.maxPayloadBytes) {
-    out.rejects.push(reject(ctx, 'payload_too_large', `payload is ${payload.length} bytes, limit ${ctx.maxPayloadBytes}`, payload.toString('utf8', 0, MAX_DLQ_PAYLOAD)))
-    return out
+    return reject(ctx, 'payload_too_large', `payload is ${payload.length} bytes, limit ${ctx.maxPayloadBytes}`, payload.toString('utf8', 0, MAX_DLQ_PAYLOAD))
   }
   const text = payload.toString('utf8')
   let body: unknown
   try {
     body = JSON.parse(text)
   } catch (err) {
-    out.rejects.push(reject(ctx, 'payload_not_json', (err as Error).message, text))
-    return out
+    return reject(ctx, 'payload_not_json', (err as Error).message, text)
   }
   const batch = Array.isArray(body)
-  const fixes: unknown[] = batch ? (body as unknown[]) : [body]
-  if (batch && fixes.length === 0) {
-    out.rejects.push(reject(ctx, 'empty_batch', 'a batch must hold at least one fix', text))
+  const items: unknown[] = batch ? (body as unknown[]) : [body]
+  if (batch && items.length === 0) return reject(ctx, 'empty_batch', `a batch must hold at least one ${limit.noun}`, text)
+  if (items.length > limit.max) return reject(ctx, limit.tooMany, `a batch holds at most ${limit.max} ${limit.plural}, got ${items.length}`, text)
+  return { items, batch }
+}
+
+export function decodeTelemetry(payload: Buffer, ctx: DecodeContext): Decoded {
+  const out: Decoded = { positions: [], rejects: [] }
+  const read = readBatch(payload, ctx, { max: MAX_FIXES_PER_MESSAGE, noun: 'fix', plural: 'fixes', tooMany: 'too_many_fixes' })
+  if ('reason' in read) {
+    out.rejects.push(read)
     return out
   }
-  if (fixes.length > MAX_FIXES_PER_MESSAGE) {
-    out.rejects.push(reject(ctx, 'too_many_fixes', `a batch holds at most ${MAX_FIXES_PER_MESSAGE} fixes, got ${fixes.length}`, text))
-    return out
-  }
+  const { items: fixes, batch } = read
   fixes.forEach((fix, i) => {
     const index = batch ? i : undefined
     if (!checkFix.Check(fix)) {

@@ -7,6 +7,7 @@ import type pg from 'pg'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { Bus } from '../core/bus/bus.js'
+import type { Config } from '../core/config.js'
 import { TOPICS } from '../schemas/topics.v1.js'
 import { AnalyticsProcessor } from './analytics/analytics.processor.js'
 import { AnalyticsRepository } from './analytics/analytics.repository.js'
@@ -27,17 +28,7 @@ export interface StreamDeps {
   registry: Registry
   sinkBatchSize: number
   sinkFlushMs: number
-  analytics: {
-    reorderWindowMs: number
-    refreshMs: number
-    profileRefreshMs: number
-    stopMinS: number
-    tripMinDistanceM: number
-    idleMinS: number
-    overspeedKmh: number
-    overspeedMinS: number
-    offlineAfterMs: number
-  }
+  analytics: Config['analytics']
 }
 
 export interface Stream {

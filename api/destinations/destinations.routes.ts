@@ -30,7 +30,7 @@ export const destinationsRoutes: FastifyPluginAsyncTypebox<{ service: Destinatio
   app.delete('/api/v1/vehicles/:id/destination', {
     config: { permission: 'assignments:write' },
     schema: {
-      tags: ['destinations'], summary: "Clear a vehicle's destination", description: '404 when the vehicle has none.',
+      tags: ['destinations'], summary: "Clear a vehicle's destination", description: 'Idempotent: 204 also when the vehicle has none (404 only for an unknown vehicle).',
       params: IdParams, response: { 204: Type.Null({ description: 'cleared' }), ...problemResponses(400, 401, 403, 404) },
     },
   }, async (req, reply) => {

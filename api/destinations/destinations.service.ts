@@ -47,7 +47,8 @@ export class DestinationsService {
       const vehicle = await this.vehicles.getForUpdate(db, who.orgId, vehicleId)
       if (!vehicle) throw notFound('vehicle')
       const before = await this.destinations.get(who.orgId, vehicleId, db)
-      if (!before) throw notFound('destination')
+      // Idempotent: clearing no destination changes nothing (and audits nothing).
+      if (!before) return
       await this.destinations.delete(db, who.orgId, vehicleId)
       await this.record(who, meta, db, 'vehicle.destination_clear', vehicleId, before, { vehicleId, destination: null })
     })

@@ -33,13 +33,25 @@ export async function freshDatabase(): Promise<{ url: string; drop(): Promise<vo
   url.pathname = `/${name}`
   return {
     url: url.toString(),
+    // Clean-up, not a check: a drop that still fails after a few tries (a
+    // backend of another role on it, which FORCE may not end) leaves a scratch
+    // database behind rather than failing the file that used it.
     drop: async () => {
-      const c = new pg.Client({ connectionString: adminUrl })
-      await c.connect()
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      } finally {
-        await c.end()
+      for (let attempt = 1; ; attempt++) {
+        const c = new pg.Client({ connectionString: adminUrl })
+        try {
+          await c.connect()
+          await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+          return
+        } catch (err) {
+          if (attempt >= 3) {
+            console.warn(`could not drop the scratch database ${name}: ${(err as Error).message}`)
+            return
+          }
+          await new Promise((r) => setTimeout(r, 500 * attempt))
+        } finally {
+          await c.end().catch(() => {})
+        }
       }
     },
   }

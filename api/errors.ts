@@ -139,3 +139,7 @@ function unrouted(routes: ReadonlyArray<{ method: string; url: string }>, req: F
   return reply.status(404).type('application/problem+json')
     .send(problem('route_not_found', `${req.method} ${req.url} is not a route`, req.url, req.id))
 }
+
+/** 503 from an API node without ClickHouse (embedded chDB belongs to the stream's process). */
+export const analyticsUnavailable = () =>
+  new AppError('analytics_unavailable', 'this API node has no ClickHouse; ask a node that runs the stream role, or set CLICKHOUSE_URL')

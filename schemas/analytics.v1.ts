@@ -1,8 +1,8 @@
 /** The REST contract of dashboards, trips and events lists, the heatmap, and analytics replays (api/analytics). */
+import { Nullable } from './types.js'
 import { Type, type Static } from '@sinclair/typebox'
 import { DateTime, Uuid } from './api.v1.js'
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 const Day = Type.String({ format: 'date', description: 'a UTC day, YYYY-MM-DD' })
 /** `<epoch ms>.<uuid>`: the last item's time and vehicle, from a previous page. */
 const FactCursor = Type.String({ pattern: '^[0-9]{1,15}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', description: "the previous page's nextCursor" })

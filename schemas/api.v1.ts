@@ -3,6 +3,7 @@
  * static types, response serialization and the OpenAPI document. Every object a
  * client writes is strict (additionalProperties: false) and bounded.
  */
+import { Nullable } from './types.js'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 
 export const Uuid = Type.String({ format: 'uuid', minLength: 36, maxLength: 36 })
@@ -207,7 +208,6 @@ export const DeviceListQuery = Type.Object(
 export type DeviceListQuery = Static<typeof DeviceListQuery>
 
 // --- telemetry
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
 /** What every stored fix answers with. */
 const FixFields = {
   ts: DateTime,

@@ -4,11 +4,11 @@
  * that turn live alerts into notifications. The stream reads the same rows
  * (migrations 040-044).
  */
+import { Nullable } from './types.js'
 import { Type, type Static } from '@sinclair/typebox'
 import { DateTime, PageCursor, RoleName, SortedCursor, Text, Uuid } from './api.v1.js'
 import { ALERT_KINDS } from './topics.v1.js'
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 export const Latitude = Type.Number({ minimum: -90, maximum: 90 })
 export const Longitude = Type.Number({ minimum: -180, maximum: 180 })

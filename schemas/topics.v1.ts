@@ -3,6 +3,7 @@
  * versioned. Keys: every telemetry and live message is keyed by vehicle id, so
  * one vehicle's messages keep their order.
  */
+import { Nullable } from './types.js'
 import { Type, type Static } from '@sinclair/typebox'
 import { DEVICE_EVENT_TYPES, EVENT_SEVERITIES } from './telemetry.v1.js'
 
@@ -134,7 +135,6 @@ export const DeviceControlV1 = Type.Object(
 )
 export type DeviceControlV1 = Static<typeof DeviceControlV1>
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 /** A vehicle's estimated arrival at its destination, recomputed as it moves. */
 export const LiveEtaV1 = Type.Object(

@@ -7,7 +7,7 @@ import type { Principal, RequestMeta } from '../access.js'
 import type { AuditRepository } from '../audit/audit.repository.js'
 import { instantOf } from '../dates.js'
 import { findInOrg, isoSql } from '../db.js'
-import { AppError } from '../errors.js'
+import { analyticsUnavailable, AppError } from '../errors.js'
 import type { Kpis, Replay } from '../../schemas/analytics.v1.js'
 import type { AnalyticsReader, EventRow, KpiRow, TripRow } from './analytics.repository.js'
 
@@ -77,7 +77,6 @@ function pageOf<T, R>(rows: T[], limit: number, map: (r: T) => R, key: (r: T) =>
   return { items: items.map(map), nextCursor: more ? key(items[items.length - 1]!) : null }
 }
 
-const unavailable = () => new AppError('analytics_unavailable', 'this API node has no ClickHouse; ask a node that runs the stream role, or set CLICKHOUSE_URL')
 
 interface ReplayRow {
   id: string; status: Replay['status']; vehicles: number; vehicles_done: number; fixes_read: string; from_ts: string; to_ts: string
@@ -113,7 +112,7 @@ export class AnalyticsService {
   ) {}
 
   private ch(): AnalyticsReader {
-    if (!this.reader) throw unavailable()
+    if (!this.reader) throw analyticsUnavailable()
     return this.reader
   }
 

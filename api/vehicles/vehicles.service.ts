@@ -5,7 +5,7 @@ import type { Principal, RequestMeta } from '../access.js'
 import type { AuditReader, AuditRepository } from '../audit/audit.repository.js'
 import { instantOf } from '../dates.js'
 import { withTransaction } from '../db.js'
-import { AppError, notFound } from '../errors.js'
+import { analyticsUnavailable, AppError, notFound } from '../errors.js'
 import type { Notifier } from '../notifications/notifications.module.js'
 import { Workflow } from '../workflow.js'
 import type { TrackRepository } from './track.repository.js'
@@ -29,8 +29,6 @@ const NEXT_ACTOR: Partial<Record<VehicleTransition, { role: string; kind: string
 }
 
 const DAY_MS = 24 * 3600 * 1000
-const analyticsUnavailable = () =>
-  new AppError('analytics_unavailable', 'this API node has no ClickHouse; ask a node that runs the stream role, or set CLICKHOUSE_URL')
 const MAX_TRACK_RANGE_MS = 31 * DAY_MS
 
 export class VehiclesService {

@@ -38,6 +38,8 @@ export const LIVE_ERROR_CODES = [
   'viewport_too_large',
   /** The socket already holds LIVE_MAX_ROOMS_PER_SOCKET rooms. */
   'too_many_rooms',
+  /** The access token expired or its user was deactivated since the handshake: the server disconnects; reconnect with a fresh token. */
+  'invalid_token',
   'internal',
 ] as const
 export type LiveErrorCode = (typeof LIVE_ERROR_CODES)[number]

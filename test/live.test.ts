@@ -215,6 +215,10 @@ describe('the other event streams', () => {
     const fence = randomUUID()
     const org = await open(admin)
     const geo = await open(admin)
+    // A fleet manager watches the fleet but may not read orders (no orders:read): no order changes reach them.
+    const manager = await open(await tokenForRole(base, admin, 'fleet_manager'))
+    expect((await join(manager, { room: 'org' })).ok).toBe(true)
+    const managerSeen = recorder(manager)
     expect((await join(org, { room: 'org' })).ok).toBe(true)
     expect(await join(geo, { room: 'geofence', geofenceId: fence })).toMatchObject({ ok: true, room: `geofence:${fence}` })
     const orgSeen = recorder(org)
@@ -239,6 +243,8 @@ describe('the other event streams', () => {
     expect(etas).toHaveLength(1)
     expect(etas[0]).toMatchObject({ vehicleId: v, remainingM: 998, arrived: false, eta: new Date(t + 600_000 - 2).toISOString() })
     expect(orgSeen.other.order!.flatMap((b) => b.items)).toEqual([expect.objectContaining({ orderId: order.orderId, status: 'picked_up' })])
+    expect(managerSeen.other.order).toEqual([])
+    expect(managerSeen.other.alert!.flatMap((b) => b.items)).toHaveLength(4)
     expect(geoSeen.other.alert!.flatMap((b) => b.items).map((a) => a.id)).toEqual([`a-${t}-1`])
     expect(geoSeen.other.alert![0].room).toBe(`geofence:${fence}`)
     // The org snapshot carries the recent alerts and the vehicle's ETA.

@@ -15,6 +15,8 @@ export interface AccessClaims {
   orgId: string
   role: string
   platformAdmin: boolean
+  /** Expiry, epoch seconds. */
+  exp?: number
 }
 
 export class TokenService {
@@ -47,7 +49,7 @@ export class TokenService {
       if (decoded.header.typ !== ACCESS_TYP || typeof decoded.payload === 'string') return undefined
       const p = decoded.payload
       if (typeof p.sub !== 'string' || typeof p.org !== 'string' || typeof p.role !== 'string') return undefined
-      return { userId: p.sub, orgId: p.org, role: p.role, platformAdmin: p.pa === true }
+      return { userId: p.sub, orgId: p.org, role: p.role, platformAdmin: p.pa === true, ...(typeof p.exp === 'number' ? { exp: p.exp } : {}) }
     } catch {
       return undefined
     }

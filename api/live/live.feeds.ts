@@ -37,7 +37,7 @@ export class SocketFeed {
   readonly owed = new Map<string, Pending>()
   viewport: ViewportSub | undefined
 
-  constructor(readonly socket: Socket, readonly principal: Principal, private readonly alertCap: number) {}
+  constructor(readonly socket: Socket, public principal: Principal, private readonly alertCap: number) {}
 
   private get engine(): EngineInternals {
     return this.socket.conn as unknown as EngineInternals

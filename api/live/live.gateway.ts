@@ -130,6 +130,8 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
       (principal) => {
         if (!principal) return next(Object.assign(new Error('invalid token'), { data: { code: 'invalid_token' } }))
         socket.data.principal = principal
+        socket.data.token = token
+        socket.data.expiresAt = deps.tokens.verifyAccess(token)?.exp
         next()
       },
       (err: unknown) => {
@@ -144,6 +146,11 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     const feed = new SocketFeed(socket, principal, settings.alertBuffer)
     feeds.set(socket.id, feed)
     void socket.join(userRoom(principal.userId))
+    // The access token's lifetime is the socket's: at its expiry the client reconnects with a fresh one
+    // (and a deactivated user, refused by then, stops receiving at the latest then).
+    const expiresAt = socket.data.expiresAt as number | undefined
+    const expiry = expiresAt ? setTimeout(() => socket.disconnect(true), Math.max(0, expiresAt * 1000 - Date.now())) : undefined
+    expiry?.unref()
     socket.on('join', (req: unknown, ack: unknown) => {
       const reply = typeof ack === 'function' ? (ack as (a: JoinAck) => void) : () => {}
       join(feed, req).then(reply, (err: unknown) => {
@@ -156,6 +163,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
       reply(leave(feed, req))
     })
     socket.on('disconnect', () => {
+      if (expiry) clearTimeout(expiry)
       dropViewport(feed)
       feeds.delete(socket.id)
     })
@@ -167,10 +175,29 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     return first ? `${first.path || '/'} ${first.message}` : 'malformed request'
   }
 
+  // Consoles of one organization joining together (a reconnect storm after a deploy) share one read:
+  // a row a moment old is fine, snapshotVehicle puts this node's newer position on top.
+  const snapshotReads = new Map<string, Promise<VehicleRow[]>>()
+  function orgSnapshot(orgId: string): Promise<VehicleRow[]> {
+    let read = snapshotReads.get(orgId)
+    if (!read) {
+      read = repo.orgVehicles(orgId).finally(() => snapshotReads.delete(orgId))
+      snapshotReads.set(orgId, read)
+    }
+    return read
+  }
+
   async function join(feed: SocketFeed, req: unknown): Promise<JoinAck> {
     const problem = valid(checks.join, req)
     if (problem) return failure('invalid_request', `join: ${problem}`)
     const r = req as JoinRequest
+    // Each join is judged on the user as they are now (deactivated, or another role since the handshake).
+    const current = await authenticateToken(feed.socket.data.token as string, deps.tokens, deps.users)
+    if (!current || current.userId !== feed.principal.userId) {
+      setImmediate(() => feed.socket.disconnect(true))
+      return failure('invalid_token', 'the access token or its user is no longer valid; reconnect with a fresh token')
+    }
+    feed.principal = current
     const p = feed.principal
     const canRead = p.permissions.has('live:read')
     if (r.room === 'viewport') {
@@ -183,7 +210,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     if (r.room === 'org') {
       if (!canRead) return failure('forbidden', 'the organization feed needs the permission live:read')
       room = orgRoom(p.orgId)
-      rows = () => repo.orgVehicles(p.orgId)
+      rows = () => orgSnapshot(p.orgId)
       alerts = () => true
     } else if (r.room === 'geofence') {
       if (!canRead) return failure('forbidden', 'a geofence feed needs the permission live:read')
@@ -250,7 +277,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
       const alerts = org.alerts.filter((a) => a.lat !== null && a.lon !== null && inBbox(bbox, a.lat, a.lon))
       return { ok: true, room: VIEWPORT, snapshot: { vehicles, alerts } }
     } catch (err) {
-      dropViewport(feed)
+      if (feed.viewport === sub) dropViewport(feed)
       throw err
     } finally {
       feed.held.delete(VIEWPORT)
@@ -294,6 +321,8 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     }
   }
 
+  const withoutOrders = (batch: Batch): Batch => ({ ...batch, orders: [] })
+
   // ---- the flush: one batch per room and event, encoded once; backed-up sockets are owed instead ----------
   function flush(): void {
     for (const [room, pending] of roomPending) {
@@ -311,9 +340,18 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
           skip.push(id)
         }
       }
-      const target = skip.length ? live.to(room).except(skip) : live.to(room)
-      emitBatch(target, publicRoom(room), batch)
-      countDelivered(batch, members.size - skip.length)
+      // Order changes go only to sockets whose user may read orders (REST's orders:read); the others get the rest.
+      const blind = batch.orders.length
+        ? [...members].filter((id) => !skip.includes(id) && !feeds.get(id)?.principal.permissions.has('orders:read'))
+        : []
+      const except = [...skip, ...blind]
+      emitBatch(except.length ? live.to(room).except(except) : live.to(room), publicRoom(room), batch)
+      countDelivered(batch, members.size - except.length)
+      if (blind.length) {
+        const rest = withoutOrders(batch)
+        emitBatch(live.to(blind), publicRoom(room), rest)
+        countDelivered(rest, blind.length)
+      }
     }
     for (const feed of feeds.values()) {
       if (feed.owed.size === 0) continue
@@ -325,7 +363,8 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
         if (feed.held.has(room)) continue
         feed.owed.delete(room)
         if (owed.isEmpty()) continue
-        const batch = owed.take()
+        const taken = owed.take()
+        const batch = feed.principal.permissions.has('orders:read') ? taken : withoutOrders(taken)
         emitBatch(feed.socket, publicRoom(room), batch)
         countDelivered(batch, 1)
       }

@@ -89,6 +89,10 @@ describe('alert rules over REST', () => {
       { ...ok, outsideHours: { from: '8:00', to: '18:00', timeZone: 'UTC' } },
       { ...ok, minSeverity: 'fatal' },
       { ...ok, orgId: otherOrgId },
+      // Roles that may not see vehicle alerts (no live:read) cannot receive them through a rule either.
+      { ...ok, recipient: { role: 'driver' } },
+      { ...ok, recipient: { role: 'auditor' } },
+      { ...ok, recipient: { role: 'support_agent' } },
     ]) {
       expect((await createRule(body)).status, JSON.stringify(body)).toBe(400)
     }

@@ -76,13 +76,18 @@ export class AlertRulesRepository {
     return rows
   }
 
-  async userInOrg(db: Db, orgId: string, userId: string): Promise<boolean> {
-    const { rows } = await db.query('SELECT 1 FROM users WHERE org_id = $1 AND id = $2', [orgId, userId])
-    return rows.length > 0
+  /** An active user of the organization and what they may do (a recipient must be allowed to see vehicle alerts). */
+  async activeUserInOrg(db: Db, orgId: string, userId: string): Promise<{ role: string; is_platform_admin: boolean } | undefined> {
+    return findInOrg<{ role: string; is_platform_admin: boolean; active: boolean }>(db, 'users', 'role, is_platform_admin, active', orgId, userId)
+      .then((u) => (u?.active ? u : undefined))
   }
 
+  /**
+   * A live geofence of the organization, share-locked: a concurrent delete (which
+   * locks it to look for rules that use it) waits for this rule, or this rule for it.
+   */
   async geofenceInOrg(db: Db, orgId: string, geofenceId: string): Promise<boolean> {
-    const { rows } = await db.query('SELECT 1 FROM geofences WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL', [orgId, geofenceId])
+    const { rows } = await db.query('SELECT 1 FROM geofences WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL FOR SHARE', [orgId, geofenceId])
     return rows.length > 0
   }
 

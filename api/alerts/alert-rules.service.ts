@@ -8,6 +8,7 @@ import type { AuditRepository } from '../audit/audit.repository.js'
 import { withTransaction, type Db } from '../db.js'
 import { AppError, notFound } from '../errors.js'
 import type { AlertRuleFields, AlertRulesRepository } from './alert-rules.repository.js'
+import { permissionsOf } from '../permissions.js'
 
 function checkTimeZone(hours: OutsideHours | null | undefined): void {
   if (hours && !TIME_ZONES.has(hours.timeZone)) {
@@ -27,6 +28,9 @@ const fieldsOf = (r: AlertRule): AlertRuleFields => ({
   active: r.active,
 })
 
+const refusedRecipient = (who: string) =>
+  new AppError('validation_failed', `${who} may not see vehicle alerts (live:read)`, { errors: [{ path: 'body/recipient', message: 'recipient lacks live:read' }] })
+
 export class AlertRulesService {
   constructor(
     private readonly pool: pg.Pool,
@@ -43,9 +47,18 @@ export class AlertRulesService {
     )
   }
 
-  /** A recipient user and a geofence must be the organization's own (else they answer like missing ones). */
+  /**
+   * A recipient user and a geofence must be the organization's own (else they answer like missing ones),
+   * and the recipient must be allowed to see vehicle alerts (live:read): a rule cannot send positions
+   * and driver ids to a role or a user that the live feed itself would refuse them to.
+   */
   private async checkReferences(db: Db, orgId: string, f: { recipient?: AlertRuleFields['recipient']; geofenceId?: string | null }): Promise<void> {
-    if (f.recipient && 'userId' in f.recipient && !(await this.rules.userInOrg(db, orgId, f.recipient.userId))) throw notFound('user')
+    if (f.recipient && 'userId' in f.recipient) {
+      const user = await this.rules.activeUserInOrg(db, orgId, f.recipient.userId)
+      if (!user) throw notFound('user')
+      if (!permissionsOf(user.role, user.is_platform_admin).has('live:read')) throw refusedRecipient(`the user (role ${user.role})`)
+    }
+    if (f.recipient && 'role' in f.recipient && !permissionsOf(f.recipient.role, false).has('live:read')) throw refusedRecipient(`the role ${f.recipient.role}`)
     if (f.geofenceId && !(await this.rules.geofenceInOrg(db, orgId, f.geofenceId))) throw notFound('geofence')
   }
 

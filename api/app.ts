@@ -196,7 +196,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   })
   if (deps.console) await app.register(consoleRoutes, deps.console)
   await app.register(geofencesRoutes, { service: new GeofencesService(deps.pool, new GeofencesRepository(deps.pool), audit) })
-  await app.register(destinationsRoutes, { service: new DestinationsService(deps.pool, new DestinationsRepository(deps.pool), vehicles, audit) })
+  const destinations = new DestinationsRepository(deps.pool)
+  await app.register(destinationsRoutes, { service: new DestinationsService(deps.pool, destinations, vehicles, audit) })
   await app.register(analyticsSettingsRoutes, { service: new AnalyticsSettingsService(deps.pool, new AnalyticsSettingsRepository(deps.pool), audit) })
   const alertRules = new AlertRulesRepository(deps.pool)
   const alertRulesCache = new AlertRulesCache(alertRules, ALERT_RULES_CACHE_TTL_MS)
@@ -207,7 +208,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
   const ordersRepository = new OrdersRepository(deps.pool)
   const orders = new OrdersService(
     deps.pool, ordersRepository, new OrderActivityRepository(deps.pool), drivers, vehicles, documents, audit,
-    deps.notifications.dispatcher, new OrderEvents(deps.bus, deps.orderTelemetry ?? new PostgresOrderTelemetry(deps.pool), deps.logger.child({ component: 'orders' })),
+    deps.notifications.dispatcher, new OrderEvents(deps.bus, deps.orderTelemetry ?? new PostgresOrderTelemetry(deps.pool, destinations, audit), deps.logger.child({ component: 'orders' })),
   )
   await app.register(ordersRoutes, { service: orders, maxBytes: deps.documents.maxBytes })
   const tickets = new TicketsService(

@@ -4,7 +4,9 @@ import type { RouteAccess } from './access.js'
 import { buildApi, type ApiDeps } from './app.js'
 import { startAlertRulesConsumer } from './alerts/alert-rules.consumer.js'
 import { startLive, userRoom, type LiveGateway, type LiveSettings } from './live/live.gateway.js'
+import { AuditRepository } from './audit/audit.repository.js'
 import { startOrderArrivals } from './orders/order-telemetry.js'
+import { OrderActivityRepository } from './orders/orders.repository.js'
 import { startAutoTickets } from './tickets/auto-tickets.consumer.js'
 import type { TicketsService } from './tickets/tickets.service.js'
 
@@ -34,7 +36,9 @@ export async function startApi(options: ApiServerOptions & { documentReminderInt
     bus: deps.bus, pool: deps.pool, rules: alertRules.repository, cache: alertRules.cache, notifier: deps.notifications.dispatcher, logger: deps.logger,
   })
   // One group across every API process too: each arrival is recorded on its order once.
-  const arrivals = await startOrderArrivals({ bus: deps.bus, pool: deps.pool, logger: deps.logger })
+  const arrivals = await startOrderArrivals({
+    bus: deps.bus, pool: deps.pool, activity: new OrderActivityRepository(deps.pool), audit: new AuditRepository(deps.pool), logger: deps.logger,
+  })
   const autoTickets = await startAutoTickets({ bus: deps.bus, tickets, logger: deps.logger })
   try {
     await app.listen({ host: options.host, port: options.port })

@@ -122,6 +122,12 @@ describe('a dispatch order driven by telemetry', () => {
     // Delivered: the destination is cleared.
     expect((await api(base, 'GET', `/api/v1/vehicles/${vehicle.vehicleId}/destination`, { token: admin })).status).toBe(204)
 
+    // What the platform did on its own is audited too: the destinations the order set and cleared, the arrivals.
+    const { rows: audited } = await platform.postgres.pool.query<{ action: string }>(
+      `SELECT action FROM audit_log WHERE actor_email = 'system' AND (entity_id = $1 OR entity_id = $2) ORDER BY id`, [orderId, vehicle.vehicleId])
+    expect(audited.map((r) => r.action)).toEqual(expect.arrayContaining([
+      'vehicle.destination_set', 'order.arrived_pickup', 'order.arrived_dropoff', 'vehicle.destination_clear',
+    ]))
     const activity = await api(base, 'GET', `/api/v1/orders/${orderId}/activity`, { token: dispatcher })
     const kinds = activity.body.items.map((a: any) => a.kind)
     expect(kinds).toEqual(expect.arrayContaining(['arrived_pickup', 'arrived_dropoff']))

@@ -12,8 +12,11 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { Bus, Subscription } from '../../core/bus/bus.js'
 import { decodeBatch } from '../../core/bus/decode.js'
 import { LiveEtaV1, TOPICS } from '../../schemas/topics.v1.js'
-import { withTransaction } from '../db.js'
+import type { AuditRepository } from '../audit/audit.repository.js'
+import { withTransaction, type Db } from '../db.js'
+import type { DestinationsRepository } from '../destinations/destinations.repository.js'
 import type { OrderTelemetryPort } from './order-events.js'
+import type { OrderActivityRepository } from './orders.repository.js'
 
 /** Arrived within this many metres of a pickup or drop-off. */
 export const ORDER_ARRIVAL_RADIUS_M = 150
@@ -22,16 +25,26 @@ export const ORDER_ARRIVALS_GROUP = 'api-order-arrivals'
 const checkEta = TypeCompiler.Compile(LiveEtaV1)
 
 export class PostgresOrderTelemetry implements OrderTelemetryPort {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly destinations: DestinationsRepository,
+    private readonly audit: AuditRepository,
+  ) {}
 
-  private async destination(o: { orgId: string; orderId: string; vehicleId: string }, at: { lat: number; lon: number }): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO vehicle_destinations (vehicle_id, org_id, lat, lon, radius_m, order_id, set_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, now(), now())
-       ON CONFLICT (vehicle_id) DO UPDATE SET lat = EXCLUDED.lat, lon = EXCLUDED.lon, radius_m = EXCLUDED.radius_m,
-         order_id = EXCLUDED.order_id, set_at = now(), updated_at = now()`,
-      [o.vehicleId, o.orgId, at.lat, at.lon, ORDER_ARRIVAL_RADIUS_M, o.orderId],
-    )
+  /** A change the platform made on its own: audited with no actor, under the order's id as request. */
+  private record(db: Db, o: { orgId: string; orderId: string; vehicleId: string }, action: string, before: unknown, after: unknown) {
+    return this.audit.record({
+      orgId: o.orgId, actorId: null, actorEmail: 'system', action, entityType: 'vehicle', entityId: o.vehicleId, before, after,
+      requestId: `order:${o.orderId}`, ip: null,
+    }, db)
+  }
+
+  private destination(o: { orgId: string; orderId: string; vehicleId: string }, at: { lat: number; lon: number }): Promise<void> {
+    return withTransaction(this.pool, async (db) => {
+      const before = await this.destinations.get(o.orgId, o.vehicleId, db)
+      const after = await this.destinations.put(db, o.orgId, o.vehicleId, { ...at, radiusM: ORDER_ARRIVAL_RADIUS_M, orderId: o.orderId })
+      await this.record(db, o, 'vehicle.destination_set', before ?? null, after)
+    })
   }
 
   orderAssigned(o: { orgId: string; orderId: string; vehicleId: string; pickup: { lat: number; lon: number } }): Promise<void> {
@@ -42,14 +55,18 @@ export class PostgresOrderTelemetry implements OrderTelemetryPort {
     return this.destination(o, o.dropoff)
   }
 
-  async orderClosed(o: { orgId: string; orderId: string; vehicleId: string }): Promise<void> {
-    // Only this order's destination: a destination set since by another order or by hand stays.
-    await this.pool.query('DELETE FROM vehicle_destinations WHERE vehicle_id = $1 AND order_id = $2', [o.vehicleId, o.orderId])
+  orderClosed(o: { orgId: string; orderId: string; vehicleId: string }): Promise<void> {
+    return withTransaction(this.pool, async (db) => {
+      const cleared = await this.destinations.deleteForOrder(db, o.orgId, o.vehicleId, o.orderId)
+      if (cleared) await this.record(db, o, 'vehicle.destination_clear', cleared, { vehicleId: o.vehicleId, destination: null })
+    })
   }
 }
 
 /** Records arrivals at an order's pickup or drop-off; a repeated arrival changes nothing. */
-export async function startOrderArrivals(deps: { bus: Bus; pool: pg.Pool; logger: Logger }): Promise<Subscription> {
+export async function startOrderArrivals(deps: {
+  bus: Bus; pool: pg.Pool; activity: OrderActivityRepository; audit: AuditRepository; logger: Logger
+}): Promise<Subscription> {
   const log = deps.logger.child({ component: 'order-arrivals' })
   await deps.bus.ensureTopics([TOPICS.liveEtas])
   return deps.bus.subscribe({ topic: TOPICS.liveEtas, groupId: ORDER_ARRIVALS_GROUP, fromBeginning: false, maxBatchSize: 500 }, async (batch) => {
@@ -67,10 +84,12 @@ export async function startOrderArrivals(deps: { bus: Bus; pool: pg.Pool; logger
           [e.orderId, e.orgId, new Date(e.ts), e.vehicleId],
         )
         if (!rows[0]) return
-        await db.query(
-          `INSERT INTO order_activity (org_id, order_id, actor_type, kind, data) VALUES ($1, $2, 'system', $3, $4)`,
-          [e.orgId, e.orderId, rows[0].kind, JSON.stringify({ at: new Date(e.ts).toISOString(), lat: e.destination.lat, lon: e.destination.lon })],
-        )
+        const data = { at: new Date(e.ts).toISOString(), lat: e.destination.lat, lon: e.destination.lon }
+        await deps.activity.add(db, { orgId: e.orgId, orderId: e.orderId!, actor: { type: 'system' }, kind: rows[0].kind, data })
+        await deps.audit.record({
+          orgId: e.orgId, actorId: null, actorEmail: 'system', action: `order.${rows[0].kind}`, entityType: 'order', entityId: e.orderId,
+          after: data, requestId: `eta:${e.vehicleId}:${e.ts}`, ip: null,
+        }, db)
       })
     }
   })

@@ -93,8 +93,8 @@ export class OrdersRepository {
       `UPDATE orders SET total_weight_kg = s.w, total_volume_m3 = s.v, total_value = s.val, item_count = s.n
          FROM (SELECT sum(quantity * unit_weight_kg) AS w, sum(quantity * unit_volume_m3) AS v, sum(quantity * unit_value) AS val,
                       sum(quantity) AS n FROM order_items WHERE order_id = $1) s
-        WHERE orders.id = $1`,
-      [id],
+        WHERE orders.id = $1 AND orders.org_id = $2`,
+      [id, orgId],
     )
     return (await this.get(orgId, id, db))!
   }
@@ -111,12 +111,12 @@ export class OrdersRepository {
    * Another open order of this driver (or vehicle) whose span, from the start
    * of its pickup window to the end of its drop-off window, overlaps `span`.
    */
-  async overlapping(db: Db, column: 'driver_id' | 'vehicle_id', id: string, exceptOrderId: string, span: { from: string; to: string }) {
+  async overlapping(db: Db, orgId: string, column: 'driver_id' | 'vehicle_id', id: string, exceptOrderId: string, span: { from: string; to: string }) {
     const { rows } = await db.query<{ number: string }>(
       `SELECT number FROM orders
-        WHERE ${column} = $1 AND id <> $2 AND status = ANY($3::text[]) AND pickup_from < $5 AND $4 < dropoff_to
+        WHERE org_id = $6 AND ${column} = $1 AND id <> $2 AND status = ANY($3::text[]) AND pickup_from < $5 AND $4 < dropoff_to
         ORDER BY seq LIMIT 1`,
-      [id, exceptOrderId, OPEN_STATUSES, span.from, span.to],
+      [id, exceptOrderId, OPEN_STATUSES, span.from, span.to, orgId],
     )
     return rows[0]
   }

@@ -208,9 +208,9 @@ export class OrdersService {
       ].filter((s): s is number => s !== undefined)
       const loadFactor = shares.length ? round(Math.max(...shares)) : null
       const span = { from: before.pickup.window.from, to: before.dropoff.window.to }
-      const driverBusy = await this.orders.overlapping(db, 'driver_id', driver.id, id, span)
+      const driverBusy = await this.orders.overlapping(db, who.orgId, 'driver_id', driver.id, id, span)
       if (driverBusy) throw new AppError('conflict', `${driver.name} already has order ${driverBusy.number} at an overlapping time`)
-      const vehicleBusy = await this.orders.overlapping(db, 'vehicle_id', vehicle.id, id, span)
+      const vehicleBusy = await this.orders.overlapping(db, who.orgId, 'vehicle_id', vehicle.id, id, span)
       if (vehicleBusy) throw new AppError('conflict', `${vehicle.name} already has order ${vehicleBusy.number} at an overlapping time`)
       const after = await this.orders.assign(db, who.orgId, id, { driverId: driver.id, vehicleId: vehicle.id, loadFactor })
       if (driver.userId) {

@@ -213,15 +213,15 @@ export class TicketsService {
 
   /** Assigns the ticket to a user of this organization who may work tickets (null: nobody). */
   async assign(who: Principal, id: string, assigneeId: string | null, meta: RequestMeta): Promise<Ticket> {
-    // Judged before the transaction: the users repository reads on the pool, which embedded PGlite serves on one connection.
-    if (assigneeId) {
-      const user = await this.users.findById(assigneeId)
-      if (!user || user.orgId !== who.orgId) throw notFound('user')
-      if (!user.active || !permissionsOf(user.role, user.isPlatformAdmin).has('tickets:write')) {
-        throw new AppError('conflict', 'the assignee must be an active user who may work tickets (tickets:write)')
-      }
-    }
     return this.change(who, id, undefined, meta, 'ticket.assign', async (db, before) => {
+      // Judged in the transaction, on the organization's own users: deactivated meanwhile means refused.
+      if (assigneeId) {
+        const user = await this.users.get(who.orgId, assigneeId, db)
+        if (!user) throw notFound('user')
+        if (!user.active || !permissionsOf(user.role, false).has('tickets:write')) {
+          throw new AppError('conflict', 'the assignee must be an active user who may work tickets (tickets:write)')
+        }
+      }
       const after = await this.tickets.setAssignee(db, who.orgId, id, assigneeId)
       await this.tell(db, who, after, 'ticket.assigned', 'A ticket was assigned to you', after.description, [assigneeId])
       return { after, event: { kind: 'assigned', data: { from: before.assigneeId, to: assigneeId } } }

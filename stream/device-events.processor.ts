@@ -11,6 +11,7 @@ import type { Bus, Subscription } from '../core/bus/bus.js'
 import { decodeBatch } from '../core/bus/decode.js'
 import { DeviceEventV1, TOPICS, type LiveAlertV1 } from '../schemas/topics.v1.js'
 import '../schemas/formats.js'
+import { publishAlerts } from './alerts.js'
 import type { DeviceEventsRepository, EventContext } from './device-events.repository.js'
 
 const checkEvent = TypeCompiler.Compile(DeviceEventV1)
@@ -71,10 +72,7 @@ export async function startDeviceEventsProcessor(deps: DeviceEventsProcessorDeps
       try {
         await repository.insert(events, `${batch.topic}:${batch.partition}:${first}-${last}`)
         const context = await repository.contextOf(events)
-        await bus.publish(TOPICS.liveAlerts, events.map((e) => {
-          const alert = toAlert(e, context.get(e.id))
-          return { key: e.vehicleId, value: Buffer.from(JSON.stringify(alert)), decoded: alert }
-        }))
+        await publishAlerts(bus, events.map((e) => toAlert(e, context.get(e.id))))
       } catch (err) {
         metrics.failures.inc()
         throw err

@@ -1,9 +1,9 @@
 /** All SQL of the positions processors: the ClickHouse fact table and the Postgres latest-position table. */
 import type { ClickHouseClient } from '@clickhouse/client'
 import type pg from 'pg'
+import { h3ToUInt64 } from '../core/geo.js'
 import type { PositionV1 } from '../schemas/topics.v1.js'
 
-const h3ToUInt64 = (h3: string): string => BigInt(`0x${h3}`).toString()
 
 export class PositionsRepository {
   constructor(

@@ -8,6 +8,7 @@
 import {
   MAX_POLYGON_AREA_M2, MAX_POLYGON_POINTS, MIN_POLYGON_AREA_M2, type PolygonCoordinates,
 } from '../../schemas/geofences.v1.js'
+import { inRing } from '../../core/geo.js'
 
 export interface GeometryProblem {
   path: string
@@ -49,15 +50,7 @@ function adjacent(s: Segment, t: Segment): boolean {
 }
 
 /** Ray casting: whether p lies inside the ring (closed). */
-function inside(p: Point, ring: readonly Point[]): boolean {
-  let hit = false
-  for (let i = 0, j = ring.length - 2; i < ring.length - 1; j = i++) {
-    const a = ring[i]!
-    const b = ring[j]!
-    if ((a[1] > p[1]) !== (b[1] > p[1]) && p[0] < ((b[0] - a[0]) * (p[1] - a[1])) / (b[1] - a[1]) + a[0]) hit = !hit
-  }
-  return hit
-}
+const inside = (p: Point, ring: readonly Point[]): boolean => inRing(p[0], p[1], ring)
 
 /** Area of a closed ring in m², in an equirectangular projection around the polygon's latitude. */
 function ringAreaM2(ring: readonly Point[], lat0: number): number {

@@ -17,10 +17,11 @@ import type pg from 'pg'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import type { Bus } from '../../core/bus/bus.js'
+import { publishAlerts } from '../alerts.js'
 import type { PositionV1 } from '../../schemas/topics.v1.js'
 import { TOPICS, type LiveAlertV1, type LiveEtaV1 } from '../../schemas/topics.v1.js'
 import type { AnalyticsRepository } from './analytics.repository.js'
-import { applyFix, emptyFacts, initialState, type DetectorEnv, type DetectorFix, type Facts, type VehicleState } from './detector.js'
+import { applyFix, emptyFacts, initialState, type DetectorEnv, type Facts, type VehicleState } from './detector.js'
 import type { Surroundings } from './surroundings.js'
 
 export interface AnalyticsDeps {
@@ -188,7 +189,7 @@ export class AnalyticsProcessor {
     const upTo = all ? Infinity : newest - this.deps.reorderWindowMs
     let n = 0
     try {
-      while (n < buffer.fixes.length && buffer.fixes[n]!.ts <= upTo) applyFix(state, toFix(buffer.fixes[n++]!), env, out)
+      while (n < buffer.fixes.length && buffer.fixes[n]!.ts <= upTo) applyFix(state, buffer.fixes[n++]!, env, out)
     } catch (err) {
       // A detector bug must not stop the pipeline: drop this vehicle's state; the next batch rebuilds it.
       this.metrics.failures.inc()
@@ -299,10 +300,7 @@ export class AnalyticsProcessor {
   /** Writes the facts, then tells the live feed (alerts and ETAs). */
   private async emit(f: Facts): Promise<void> {
     await this.write(f)
-    const alerts = alertsOf(f)
-    if (alerts.length > 0) {
-      await this.deps.bus.publish(TOPICS.liveAlerts, alerts.map((a) => ({ key: a.vehicleId, value: Buffer.from(JSON.stringify(a)), decoded: a })))
-    }
+    await publishAlerts(this.deps.bus, alertsOf(f))
     if (f.etas.length > 0) {
       const etas: LiveEtaV1[] = f.etas.map((e) => ({
         orgId: e.orgId, vehicleId: e.vehicleId, ts: e.ts, destination: { lat: e.destLat, lon: e.destLon }, orderId: e.orderId,
@@ -317,8 +315,6 @@ export class AnalyticsProcessor {
     return this.states.get(vehicleId)
   }
 }
-
-const toFix = (p: PositionV1): DetectorFix => p
 
 function dropVehicle(f: Facts, vehicleId: string): void {
   for (const key of Object.keys(f) as Array<keyof Facts>) {

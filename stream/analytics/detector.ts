@@ -23,6 +23,7 @@
  *   accelerometer reports its own events on devices/<id>/events.
  */
 import { latLngToCell } from 'h3-js'
+import { h3ToUInt64 } from '../../core/geo.js'
 
 export interface AnalyticsSettings {
   movingSpeedKmh: number
@@ -415,4 +416,4 @@ function updateEta(state: VehicleState, fix: DetectorFix, env: DetectorEnv, out:
 }
 
 /** The H3 cell (res 9) of a place, as ClickHouse stores it (UInt64 as a decimal string). */
-export const cellOf = (lat: number, lon: number): string => BigInt(`0x${latLngToCell(lat, lon, 9)}`).toString()
+export const cellOf = (lat: number, lon: number): string => h3ToUInt64(latLngToCell(lat, lon, 9))

@@ -5,6 +5,7 @@
  * the circle's centre); a cell in no cover means outside every geofence.
  */
 import { cellToBoundary, getHexagonEdgeLengthAvg, gridDisk, latLngToCell, POLYGON_TO_CELLS_FLAGS, polygonToCellsExperimental, UNITS } from 'h3-js'
+import { inRing } from '../../core/geo.js'
 import { distanceM, type GeofenceHit } from './detector.js'
 
 export interface GeofenceDef {
@@ -25,17 +26,9 @@ const MAX_CELLS = 20_000
 
 interface Entry { def: GeofenceDef; hit: GeofenceHit; interior: boolean }
 
-/** Ray casting over [lon, lat] rings; holes (rings after the first) subtract. */
+/** Inside the outer ring and outside every hole (rings after the first). */
 export function pointInPolygon(rings: number[][][], lat: number, lon: number): boolean {
-  let inside = false
-  for (const ring of rings) {
-    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-      const [xi, yi] = ring[i] as [number, number]
-      const [xj, yj] = ring[j] as [number, number]
-      if (yi > lat !== yj > lat && lon < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) inside = !inside
-    }
-  }
-  return inside
+  return rings.reduce((inside, ring) => (inRing(lon, lat, ring) ? !inside : inside), false)
 }
 
 function contains(def: GeofenceDef, lat: number, lon: number): boolean {

@@ -9,7 +9,8 @@
 import type pg from 'pg'
 import type { Logger } from 'pino'
 import type { Bus } from '../../core/bus/bus.js'
-import { TOPICS, type LiveAlertV1 } from '../../schemas/topics.v1.js'
+import { publishAlerts } from '../alerts.js'
+import type { LiveAlertV1 } from '../../schemas/topics.v1.js'
 
 const LOOKBACK_MS = 3_600_000
 
@@ -43,7 +44,7 @@ export function startOfflineWatch(o: OfflineWatchOptions): { stop(): void; check
       severity: 'warning', ts: r.received_at.getTime() + o.offlineAfterMs, lat: r.lat, lon: r.lon,
       message: `No fix for ${Math.round(o.offlineAfterMs / 60_000)} min`, geofenceId: null, driverId: r.driver_id,
     }))
-    await o.bus.publish(TOPICS.liveAlerts, alerts.map((a) => ({ key: a.vehicleId, value: Buffer.from(JSON.stringify(a)), decoded: a })))
+    await publishAlerts(o.bus, alerts)
     since = until
     return alerts.length
   }

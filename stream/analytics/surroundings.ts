@@ -8,6 +8,7 @@
 import { latLngToCell } from 'h3-js'
 import type pg from 'pg'
 import type { Logger } from 'pino'
+import { h3ToUInt64 } from '../../core/geo.js'
 import type { AnalyticsRepository } from './analytics.repository.js'
 import type { AnalyticsSettings, Destination, DetectorEnv, GeofenceHit } from './detector.js'
 import { GeofenceIndex, type GeofenceDef } from './geofences.js'
@@ -46,6 +47,8 @@ export class Surroundings {
   private destinations = new Map<string, Destination>()
   private destinationStamp = ''
   private geofencesLoadedAt = 0
+  private driversStamp = ''
+  private driversLoadedAt = 0
   private destinationsLoadedAt = 0
   /** vehicle -> assignments, oldest first */
   private drivers = new Map<string, Array<{ driverId: string; from: number; to: number }>>()
@@ -152,6 +155,12 @@ export class Surroundings {
   }
 
   private async loadDrivers(): Promise<void> {
+    // Read again only when an assignment began or ended (the table only grows and closes rows).
+    const stamp = await this.rows<{ stamp: string }>(
+      `SELECT count(*) || '/' || coalesce(max(greatest(from_ts, coalesce(to_ts, from_ts)))::text, '') || '/' || count(to_ts) AS stamp FROM vehicle_driver_history`)
+    if (!stamp || !this.stale(stamp[0]!.stamp, this.driversStamp, this.driversLoadedAt)) return
+    this.driversStamp = stamp[0]!.stamp
+    this.driversLoadedAt = Date.now()
     const rows = await this.rows<{ vehicle_id: string; driver_id: string; from_ts: Date; to_ts: Date | null }>(
       'SELECT vehicle_id, driver_id, from_ts, to_ts FROM vehicle_driver_history ORDER BY vehicle_id, from_ts',
     )
@@ -173,7 +182,7 @@ export class Surroundings {
       geofencesAt: (orgId, lat, lon): GeofenceHit[] => (this.geofences.size === 0 ? [] : this.geofences.at(orgId, lat, lon)),
       destination: (vehicleId) => (live ? this.destinations.get(vehicleId) : undefined),
       expectedSpeedKmh: (orgId, lat, lon, ts) => {
-        const cell = BigInt(`0x${latLngToCell(lat, lon, 7)}`).toString()
+        const cell = h3ToUInt64(latLngToCell(lat, lon, 7))
         const how = hourOfWeek(ts)
         for (const key of [`${orgId}/${cell}/${how}`, `${orgId}/${cell}`, `${orgId}//${how}`, `${orgId}`]) {
           const m = this.speeds.get(key)

@@ -71,14 +71,24 @@ export class AnalyticsProcessor {
   }
 
   start(): void {
-    const every = (ms: number, what: string, fn: () => Promise<void>) => {
-      const t = setInterval(() => void this.serial(fn).catch((err: unknown) => this.log.error({ err }, `${what} failed; retried next time`)), ms)
+    // `serial`: the task touches the states, so it takes its turn with the batches.
+    const every = (ms: number, what: string, fn: () => Promise<void>, serial = true) => {
+      let running = false
+      const t = setInterval(() => {
+        if (running) return
+        running = true
+        void (serial ? this.serial(fn) : fn())
+          .catch((err: unknown) => this.log.error({ err }, `${what} failed; retried next time`))
+          .finally(() => (running = false))
+      }, ms)
       t.unref()
       this.timers.push(t)
     }
     every(Math.max(100, Math.floor(this.deps.reorderWindowMs / 2)), 'flushing quiet vehicles', () => this.flushQuiet())
-    every(EPOCH_CHECK_MS, 'checking replay epochs', () => this.checkEpochs())
-    every(KPI_REFRESH_MS, 'refreshing daily KPIs', () => this.refreshKpis())
+    // Reads Postgres outside the turn, so a slow query never holds up the sink's batches.
+    every(EPOCH_CHECK_MS, 'checking replay epochs', () => this.checkEpochs(), false)
+    // Reads only facts already written; the pending marks are taken in one synchronous step.
+    every(KPI_REFRESH_MS, 'refreshing daily KPIs', () => this.refreshKpis(), false)
     // The previous owner may have stopped between writing facts and refreshing their rollups.
     void this.serial(async () => {
       for (const t of await this.deps.repository.touchedSince(Date.now() - RESTORE_LATE_LOOKBACK_MS)) this.markKpis(t)
@@ -176,8 +186,9 @@ export class AnalyticsProcessor {
       const lateSince = await this.deps.repository.lateFixesSince(restore.map((r) => r.vehicleId), now - RESTORE_LATE_LOOKBACK_MS)
       for (const { orgId, vehicleId } of restore) {
         const since = lateSince.get(vehicleId)
-        await this.recompute(orgId, vehicleId, since ?? Number.MAX_SAFE_INTEGER, env, out, 'restore', since !== undefined)
+        if (since !== undefined) await this.recompute(orgId, vehicleId, since, env, out, 'restore', true)
       }
+      await this.restoreMany(restore.filter((r) => !lateSince.has(r.vehicleId)), env, out)
     }
     await this.emit(out)
   }
@@ -256,6 +267,40 @@ export class AnalyticsProcessor {
     else this.states.delete(vehicleId)
   }
 
+  /**
+   * Rebuilds vehicles this process does not hold (a start, a rebalance) from
+   * their latest checkpoints through their stored fixes, which include the
+   * batch at hand: two queries for all of them, not two per vehicle, so a start
+   * with thousands of vehicles does not hold the sink up. Their facts are
+   * rewritten with the same keys, so nothing is deleted.
+   */
+  private async restoreMany(vehicles: Array<{ orgId: string; vehicleId: string }>, env: DetectorEnv, out: Facts): Promise<void> {
+    if (vehicles.length === 0) return
+    this.metrics.recomputes.inc({ reason: 'restore' }, vehicles.length)
+    const repo = this.deps.repository
+    const checkpoints = await repo.checkpointsBefore(vehicles.map((v) => ({ ...v, beforeTs: Number.MAX_SAFE_INTEGER })))
+    const states = new Map<string, VehicleState>(checkpoints)
+    const local = emptyFacts()
+    const from = vehicles.map((v) => ({ ...v, afterTs: checkpoints.get(v.vehicleId)?.lastTs ?? -1 }))
+    for await (const page of repo.positionsAfterMany(from)) {
+      for (const p of page) {
+        const state = states.get(p.vehicleId)
+        if (!state) states.set(p.vehicleId, initialState(p.orgId, p.vehicleId, p))
+        else applyFix(state, p, env, local)
+      }
+      if (local.trips.length + local.drivingEvents.length + local.geofenceEvents.length > 10_000) {
+        await this.write(local)
+        Object.assign(local, emptyFacts())
+      }
+    }
+    merge(out, local)
+    for (const { vehicleId } of vehicles) {
+      this.buffers.delete(vehicleId)
+      const state = states.get(vehicleId)
+      if (state) this.states.set(vehicleId, state)
+    }
+  }
+
   /** Replays vehicles over a span (admin): rewrites their facts from the stored fixes, as the live run would have. */
   replay(orgId: string, vehicleId: string, fromTs: number, progress?: (p: RecomputeProgress) => void): Promise<void> {
     return this.serial(async () => {
@@ -270,14 +315,17 @@ export class AnalyticsProcessor {
     const { rows } = await this.deps.pool
       .query<{ vehicle_id: string; epoch: string; updated_at: Date }>('SELECT vehicle_id, epoch::text, updated_at FROM vehicle_analytics_epochs WHERE updated_at > $1', [this.epochStamp])
       .catch(() => ({ rows: [] as Array<{ vehicle_id: string; epoch: string; updated_at: Date }> }))
-    for (const r of rows) {
-      if (this.epochs.get(r.vehicle_id) !== r.epoch) {
-        this.epochs.set(r.vehicle_id, r.epoch)
-        this.states.delete(r.vehicle_id)
-        this.buffers.delete(r.vehicle_id)
+    if (rows.length === 0) return
+    await this.serial(async () => {
+      for (const r of rows) {
+        if (this.epochs.get(r.vehicle_id) !== r.epoch) {
+          this.epochs.set(r.vehicle_id, r.epoch)
+          this.states.delete(r.vehicle_id)
+          this.buffers.delete(r.vehicle_id)
+        }
+        if (r.updated_at > this.epochStamp) this.epochStamp = r.updated_at
       }
-      if (r.updated_at > this.epochStamp) this.epochStamp = r.updated_at
-    }
+    })
   }
 
   /** Marks this process's own replay, so it keeps the state it just rebuilt. */
@@ -306,7 +354,7 @@ export class AnalyticsProcessor {
         orgId: e.orgId, vehicleId: e.vehicleId, ts: e.ts, destination: { lat: e.destLat, lon: e.destLon }, orderId: e.orderId,
         remainingM: e.remainingM, etaTs: e.etaTs, arrived: e.arrived,
       }))
-      await this.deps.bus.publish(TOPICS.liveEtas, etas.map((e) => ({ key: e.vehicleId, value: Buffer.from(JSON.stringify(e)), decoded: e })))
+      await this.deps.bus.publish(TOPICS.liveEtas, etas.map((e) => ({ key: e.vehicleId, decoded: e })))
     }
   }
 

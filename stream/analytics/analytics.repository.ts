@@ -81,6 +81,63 @@ export class AnalyticsRepository {
     return rows[0] ? (JSON.parse(rows[0].state) as VehicleState) : undefined
   }
 
+  /**
+   * For many vehicles at once (a start or a rebalance restores hundreds): each
+   * one's latest checkpoint before its own `beforeTs`, in one query.
+   */
+  async checkpointsBefore(items: Array<{ orgId: string; vehicleId: string; beforeTs: number }>): Promise<Map<string, VehicleState>> {
+    if (items.length === 0) return new Map()
+    const rs = await this.ch.query({
+      query: `SELECT argMax(state, ts) AS state FROM vehicle_checkpoints FINAL
+               WHERE org_id IN {orgs:Array(UUID)} AND vehicle_id IN {ids:Array(UUID)}
+                 AND toUnixTimestamp64Milli(ts) < transform(toString(vehicle_id), {keys:Array(String)}, {before:Array(Int64)}, toInt64(0))
+               GROUP BY vehicle_id`,
+      query_params: {
+        orgs: [...new Set(items.map((i) => i.orgId))], ids: items.map((i) => i.vehicleId), keys: items.map((i) => i.vehicleId),
+        before: items.map((i) => Math.min(i.beforeTs, 253_402_300_799_000)),
+      },
+      format: 'JSONEachRow',
+    })
+    const states = (await rs.json<{ state: string }>()).map((r) => JSON.parse(r.state) as VehicleState)
+    return new Map(states.map((s) => [s.vehicleId, s]))
+  }
+
+  /**
+   * The stored fixes of many vehicles, each after its own `afterTs`, ordered
+   * by vehicle then time, a page at a time (keyset on vehicle and ts).
+   */
+  async *positionsAfterMany(items: Array<{ orgId: string; vehicleId: string; afterTs: number }>, pageSize = 50_000): AsyncGenerator<StoredPosition[]> {
+    if (items.length === 0) return
+    const orgOf = new Map(items.map((i) => [i.vehicleId, i.orgId]))
+    const params = {
+      orgs: [...new Set(items.map((i) => i.orgId))], ids: items.map((i) => i.vehicleId), keys: items.map((i) => i.vehicleId),
+      after: items.map((i) => i.afterTs), minAfter: Math.min(...items.map((i) => i.afterTs)), limit: pageSize,
+    }
+    let from: { vehicle: string; ts: number } | undefined
+    for (;;) {
+      const rs = await this.ch.query({
+        query: `SELECT toString(vehicle_id) AS vehicleId, toUnixTimestamp64Milli(ts) AS ms, lat, lon, speed, heading, ignition, odometer
+                  FROM positions FINAL
+                 WHERE org_id IN {orgs:Array(UUID)} AND vehicle_id IN {ids:Array(UUID)} AND ts > fromUnixTimestamp64Milli({minAfter:Int64})
+                   AND toUnixTimestamp64Milli(ts) > transform(toString(vehicle_id), {keys:Array(String)}, {after:Array(Int64)}, toInt64(0))
+                   ${from ? 'AND (vehicle_id > {fromVehicle:UUID} OR (vehicle_id = {fromVehicle:UUID} AND ts > fromUnixTimestamp64Milli({fromTs:Int64})))' : ''}
+                 ORDER BY vehicle_id, ts LIMIT {limit:UInt32}`,
+        query_params: from ? { ...params, fromVehicle: from.vehicle, fromTs: from.ts } : params,
+        format: 'JSONEachRow',
+        clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+      })
+      const rows = await rs.json<{ vehicleId: string; ms: number; lat: number; lon: number; speed: number | null; heading: number | null; ignition: boolean | null; odometer: number | null }>()
+      if (rows.length === 0) return
+      yield rows.map((r) => ({
+        orgId: orgOf.get(r.vehicleId)!, vehicleId: r.vehicleId, ts: Number(r.ms), lat: r.lat, lon: r.lon,
+        speed: r.speed ?? undefined, heading: r.heading ?? undefined, ignition: r.ignition ?? undefined, odometer: r.odometer ?? undefined,
+      }))
+      if (rows.length < pageSize) return
+      const last = rows[rows.length - 1]!
+      from = { vehicle: last.vehicleId, ts: Number(last.ms) }
+    }
+  }
+
   /** A vehicle's stored fixes after `afterTs`, in time order, a page at a time. */
   async *positionsAfter(orgId: string, vehicleId: string, afterTs: number, pageSize = 50_000): AsyncGenerator<StoredPosition[]> {
     let after = afterTs

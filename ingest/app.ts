@@ -142,7 +142,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
     const { positions, rejects } = decodeTelemetry(payload, {
       device, mqttTopic: topic, h3Resolution, maxPayloadBytes, now: Date.now(),
     })
-    const messages = positions.map((p) => ({ key: p.vehicleId, value: encode(p), decoded: p }))
+    const messages = positions.map((p) => ({ key: p.vehicleId, decoded: p }))
     handoff(device, { topic: TOPICS.positions, messages }, rejects, done, () => metrics.fixesPublished.inc(positions.length))
     for (const r of rejects) metrics.fixesInvalid.inc({ reason: r.reason })
   }
@@ -151,7 +151,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
     const { events, rejects } = decodeEvents(payload, {
       device, mqttTopic: topic, h3Resolution, maxPayloadBytes, now: Date.now(),
     })
-    const messages = events.map((e) => ({ key: e.vehicleId, value: encode(e), decoded: e }))
+    const messages = events.map((e) => ({ key: e.vehicleId, decoded: e }))
     handoff(device, { topic: TOPICS.deviceEvents, messages }, rejects, done, () => metrics.eventsPublished.inc(events.length))
     for (const r of rejects) metrics.fixesInvalid.inc({ reason: r.reason })
   }

@@ -107,24 +107,25 @@ export function decodeTelemetry(payload: Buffer, ctx: DecodeContext): Decoded {
       out.rejects.push(reject(ctx, time.reason, time.detail, JSON.stringify(fix), index))
       return
     }
-    const ts = time
-    out.positions.push({
+    // Built field by field (no spread per optional field): this runs for every fix.
+    const position: PositionV1 = {
       orgId: ctx.device.orgId,
       vehicleId: ctx.device.vehicleId,
       deviceId: ctx.device.deviceId,
-      ts,
+      ts: time,
       receivedAt: ctx.now,
       lat: fix.lat,
       lon: fix.lon,
-      ...(fix.speed === undefined ? {} : { speed: fix.speed }),
-      ...(fix.heading === undefined ? {} : { heading: fix.heading % 360 }),
-      ...(fix.alt === undefined ? {} : { alt: fix.alt }),
-      ...(fix.accuracy === undefined ? {} : { accuracy: fix.accuracy }),
-      ...(fix.odometer === undefined ? {} : { odometer: fix.odometer }),
-      ...(fix.ignition === undefined ? {} : { ignition: fix.ignition }),
-      ...(fix.seq === undefined ? {} : { seq: fix.seq }),
       h3: latLngToCell(fix.lat, fix.lon, ctx.h3Resolution),
-    })
+    }
+    if (fix.speed !== undefined) position.speed = fix.speed
+    if (fix.heading !== undefined) position.heading = fix.heading % 360
+    if (fix.alt !== undefined) position.alt = fix.alt
+    if (fix.accuracy !== undefined) position.accuracy = fix.accuracy
+    if (fix.odometer !== undefined) position.odometer = fix.odometer
+    if (fix.ignition !== undefined) position.ignition = fix.ignition
+    if (fix.seq !== undefined) position.seq = fix.seq
+    out.positions.push(position)
   })
   return out
 }

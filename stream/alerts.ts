@@ -5,5 +5,5 @@ import { TOPICS, type LiveAlertV1 } from '../schemas/topics.v1.js'
 /** Keyed by vehicle; `decoded` spares the in-process bus's consumers parsing them again. */
 export function publishAlerts(bus: Bus, alerts: LiveAlertV1[]): Promise<void> {
   if (alerts.length === 0) return Promise.resolve()
-  return bus.publish(TOPICS.liveAlerts, alerts.map((a) => ({ key: a.vehicleId, value: Buffer.from(JSON.stringify(a)), decoded: a })))
+  return bus.publish(TOPICS.liveAlerts, alerts.map((a) => ({ key: a.vehicleId, decoded: a })))
 }

@@ -7,7 +7,7 @@
  *   live.positions.v1 at once, so live latency does not wait for the sink batch.
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { Counter, type Registry } from 'prom-client'
+import { Counter, Histogram, type Registry } from 'prom-client'
 import type { Logger } from 'pino'
 import type { Bus, ConsumedBatch, Subscription } from '../core/bus/bus.js'
 import { decodeBatch } from '../core/bus/decode.js'
@@ -36,6 +36,13 @@ function createMetrics(registry: Registry) {
     written: new Counter({ name: 'fleetpulse_stream_positions_written_total', help: 'Fixes written to ClickHouse', registers: [registry] }),
     writeFailures: new Counter({ name: 'fleetpulse_stream_write_failures_total', help: 'Failed sink batches (redelivered)', registers: [registry] }),
     malformed: new Counter({ name: 'fleetpulse_stream_malformed_total', help: 'Bus messages that do not match their topic schema (skipped)', registers: [registry] }),
+    stage: new Histogram({
+      name: 'fleetpulse_stream_sink_stage_seconds',
+      help: 'Time a sink batch spends in each stage: clickhouse (the fact rows), latest (Postgres latest positions), analytics',
+      labelNames: ['stage'] as const,
+      buckets: [0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
     livePublished: new Counter({ name: 'fleetpulse_stream_live_published_total', help: 'Position updates published to live.positions.v1', registers: [registry] }),
   }
 }
@@ -71,9 +78,17 @@ export async function startPositionsProcessor(deps: PositionsProcessorDeps): Pro
       const first = batch.messages[0]!.offset
       const last = batch.messages[batch.messages.length - 1]!.offset
       try {
+        let end = metrics.stage.startTimer({ stage: 'clickhouse' })
         await repository.insertFacts(positions, `${batch.topic}:${batch.partition}:${first}-${last}`)
+        end()
+        end = metrics.stage.startTimer({ stage: 'latest' })
         await repository.upsertLatest(newestPerVehicle(positions))
-        await deps.afterStore?.(positions)
+        end()
+        if (deps.afterStore) {
+          end = metrics.stage.startTimer({ stage: 'analytics' })
+          await deps.afterStore(positions)
+          end()
+        }
       } catch (err) {
         metrics.writeFailures.inc()
         throw err
@@ -96,7 +111,7 @@ export async function startPositionsProcessor(deps: PositionsProcessorDeps): Pro
             orgId: p.orgId, vehicleId: p.vehicleId, ts: p.ts, lat: p.lat, lon: p.lon,
             speed: p.speed ?? null, heading: p.heading ?? null, h3: p.h3,
           }
-          return { key: p.vehicleId, value: Buffer.from(JSON.stringify(msg)), decoded: msg }
+          return { key: p.vehicleId, decoded: msg }
         }),
       )
       for (const p of updates) liveTs.set(p.vehicleId, p.ts)

@@ -9,20 +9,42 @@
  *   messages again (at-least-once), so sinks must be idempotent.
  */
 
-export interface BusMessage {
+export type BusMessage = {
+  key: string
+  headers?: Record<string, string>
+} & (
+  | {
+      value: Buffer
+      /**
+       * The value already decoded and validated by its producer. Only the
+       * in-process bus carries it (to consumers in the same process, built from
+       * the same code), which spares them parsing and checking `value` again;
+       * Kafka carries `value` alone.
+       */
+      decoded?: unknown
+    }
+  | {
+      /**
+       * Left out, the bytes are `JSON.stringify(decoded)`, made only when a
+       * bus needs them: Kafka at send, the in-process bus when a consumer reads
+       * `value` (most take `decoded`, so the hot path never serializes).
+       */
+      value?: undefined
+      decoded: unknown
+    }
+)
+
+/** A message's bytes: its value, or its decoded form as JSON. */
+export function bytesOf(m: BusMessage): Buffer {
+  return m.value ?? Buffer.from(JSON.stringify(m.decoded))
+}
+
+export interface ConsumedMessage {
   key: string
   value: Buffer
   headers?: Record<string, string>
-  /**
-   * The value already decoded and validated by its producer. Only the
-   * in-process bus carries it (to consumers in the same process, built from the
-   * same code), which spares them parsing and checking `value` again; Kafka
-   * carries `value` alone.
-   */
+  /** See BusMessage. */
   decoded?: unknown
-}
-
-export interface ConsumedMessage extends BusMessage {
   partition: number
   offset: number
   /** Publish time, epoch ms. */

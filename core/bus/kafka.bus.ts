@@ -19,7 +19,7 @@
  */
 import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Message, type Producer } from 'kafkajs'
 import type { Logger } from 'pino'
-import { BusFullError } from './bus.js'
+import { BusFullError, bytesOf } from './bus.js'
 import type {
   BatchHandler, Bus, BusLag, BusMessage, ConsumedMessage, SubscribeOptions, Subscription,
 } from './bus.js'
@@ -214,7 +214,7 @@ export class KafkaBus implements Bus {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({
         topic: this.name(topic),
-        messages: messages.map((m) => ({ key: m.key, value: m.value, ...(m.headers ? { headers: m.headers } : {}) })),
+        messages: messages.map((m) => ({ key: m.key, value: bytesOf(m), ...(m.headers ? { headers: m.headers } : {}) })),
         resolve,
         reject,
       })

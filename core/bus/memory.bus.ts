@@ -46,12 +46,33 @@ class Signal {
   }
 }
 
+/** One shape for every message held (the hot path stays monomorphic); the bytes are made on first read. */
+class StoredMessage implements ConsumedMessage {
+  readonly key: string
+  readonly headers: Record<string, string> | undefined
+  readonly decoded: unknown
+  private bytes: Buffer | undefined
+
+  constructor(msg: BusMessage, readonly partition: number, readonly offset: number, readonly timestamp: number) {
+    this.key = msg.key
+    this.headers = msg.headers
+    this.decoded = msg.decoded
+    this.bytes = msg.value
+  }
+
+  get value(): Buffer {
+    return (this.bytes ??= Buffer.from(JSON.stringify(this.decoded)))
+  }
+}
+
 class Partition {
   /** Offset of log[start]. */
   base = 0
   private start = 0
   private log: ConsumedMessage[] = []
   readonly arrived = new Signal()
+  /** Readers waiting for the log to reach an end offset (a batch to fill), woken by the append that gets there. */
+  private fills: Array<{ end: number; done: () => void }> = []
   readonly space = new Signal()
 
   constructor(readonly index: number) {}
@@ -61,7 +82,43 @@ class Partition {
   }
 
   append(msg: BusMessage, timestamp: number): void {
-    this.log.push({ ...msg, partition: this.index, offset: this.end, timestamp })
+    this.log.push(new StoredMessage(msg, this.index, this.end, timestamp))
+  }
+
+  /** New messages are in: wakes readers waiting for any, and fill waiters whose end was reached. */
+  appended(): void {
+    this.arrived.notify()
+    if (this.fills.length === 0) return
+    const end = this.end
+    const still = this.fills.filter((f) => f.end > end)
+    if (still.length === this.fills.length) return
+    const due = this.fills.filter((f) => f.end <= end)
+    this.fills = still
+    for (const f of due) f.done()
+  }
+
+  /** Wakes every reader (a rebalance, a close): each looks at its state again. */
+  wakeAll(): void {
+    this.arrived.notify()
+    const fills = this.fills
+    this.fills = []
+    for (const f of fills) f.done()
+  }
+
+  /**
+   * Resolves once the log reaches `end`, after `timeoutMs`, or at wakeAll: one
+   * timer per wait, not one per message arriving meanwhile.
+   */
+  filled(end: number, timeoutMs: number): Promise<void> {
+    if (this.end >= end) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.fills = this.fills.filter((f) => f !== fill)
+        resolve()
+      }, timeoutMs)
+      const fill = { end, done: () => { clearTimeout(timer); resolve() } }
+      this.fills.push(fill)
+    })
   }
 
   slice(from: number, max: number): ConsumedMessage[] {
@@ -111,8 +168,13 @@ class Topic {
   constructor(readonly name: string, partitionCount: number) {
     this.partitions = Array.from({ length: partitionCount }, (_, i) => new Partition(i))
   }
+  private active: Group[] = []
+  /** Groups with a live member; kept current by `membersChanged`, read on every publish. */
   activeGroups(): Group[] {
-    return [...this.groups.values()].filter((g) => g.members.length > 0)
+    return this.active
+  }
+  membersChanged(): void {
+    this.active = [...this.groups.values()].filter((g) => g.members.length > 0)
   }
 }
 
@@ -151,7 +213,7 @@ export class MemoryBus implements Bus {
       touched.add(p)
     }
     for (const p of touched) {
-      p.arrived.notify()
+      p.appended()
       this.trimIdle(topic, p)
     }
     // Backpressure: resolve (= accepted) only once no reader lags too far behind.
@@ -200,6 +262,7 @@ export class MemoryBus implements Bus {
       loops: new Set(),
     }
     group.members.push(member)
+    topic.membersChanged()
     this.rebalance(group)
     const g = group
     return {
@@ -207,8 +270,9 @@ export class MemoryBus implements Bus {
         if (member.closed) return
         member.closed = true
         g.members = g.members.filter((m) => m !== member)
+        topic.membersChanged()
         this.rebalance(g)
-        for (const p of topic.partitions) p.arrived.notify()
+        for (const p of topic.partitions) p.wakeAll()
         await Promise.all([...member.loops])
         if (g.members.length === 0) for (const p of topic.partitions) this.trimRead(topic, p)
       },
@@ -222,7 +286,7 @@ export class MemoryBus implements Bus {
       const next = group.members.length ? group.members[p.index % group.members.length] : undefined
       if (group.owner[p.index] === next) continue
       group.owner[p.index] = next
-      p.arrived.notify()
+      p.wakeAll()
       if (!next) continue
       const previous = group.loops[p.index]
       const loop = (async () => {
@@ -249,7 +313,7 @@ export class MemoryBus implements Bus {
       if (maxWaitMs > 0 && p.end - position < maxBatchSize) {
         const deadline = Date.now() + maxWaitMs
         while (owned() && p.end - position < maxBatchSize && Date.now() < deadline) {
-          await p.arrived.wait(deadline - Date.now())
+          await p.filled(position + maxBatchSize, deadline - Date.now())
         }
         if (!owned()) break
       }
@@ -300,7 +364,7 @@ export class MemoryBus implements Bus {
     const loops: Array<Promise<void> | undefined> = []
     for (const topic of this.topics.values()) {
       for (const p of topic.partitions) {
-        p.arrived.notify()
+        p.wakeAll()
         p.space.notify()
       }
       for (const g of topic.groups.values()) loops.push(...g.loops)

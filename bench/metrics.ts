@@ -3,6 +3,8 @@
 export const WRITTEN = 'fleetpulse_stream_positions_written_total'
 export const LIVE_PUBLISHED = 'fleetpulse_stream_live_published_total'
 export const WRITE_FAILURES = 'fleetpulse_stream_write_failures_total'
+/** Seconds sink batches spent per stage (histogram: _sum, _count by stage). */
+export const SINK_STAGE = 'fleetpulse_stream_sink_stage_seconds'
 export const CONSUMER_LAG = 'fleetpulse_bus_consumer_lag'
 
 export type Scrape = Map<string, number>

@@ -24,6 +24,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --postgres-url URL   PostgreSQL admin URL; a fresh database is created under it per run
                        (default postgres://fleetpulse:fleetpulse@127.0.0.1:5432/fleetpulse)
   --out DIR            where results go (default bench/results)
+  --cpu-prof DIR       fleetpulse processes write V8 CPU profiles (.cpuprofile) into DIR when they stop
   -h, --help           this help`
 
 export interface BenchOptions {
@@ -46,6 +47,8 @@ export interface BenchOptions {
   kafkaBrokers: string
   postgresUrl: string
   outDir: string
+  /** Where fleetpulse processes write their CPU profiles; undefined = not profiled. */
+  cpuProfDir: string | undefined
 }
 
 export class UsageError extends Error {}
@@ -98,6 +101,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       'kafka-brokers': { type: 'string', default: '127.0.0.1:9092' },
       'postgres-url': { type: 'string', default: 'postgres://fleetpulse:fleetpulse@127.0.0.1:5432/fleetpulse' },
       out: { type: 'string', default: 'bench/results' },
+      'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -120,5 +124,6 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     kafkaBrokers: v['kafka-brokers'],
     postgresUrl: v['postgres-url'],
     outDir: v.out,
+    cpuProfDir: v['cpu-prof'],
   }
 }

@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { ApiClient, provisionFleet } from '../sim/fleet.js'
-import { CONSUMER_LAG, LIVE_PUBLISHED, WRITE_FAILURES, WRITTEN, scrape, total, type Scrape } from './metrics.js'
+import { CONSUMER_LAG, LIVE_PUBLISHED, SINK_STAGE, WRITE_FAILURES, WRITTEN, scrape, total, type Scrape } from './metrics.js'
 import { benchSelf, closeHelper, newRun, runPhases, startLoadgen, startProbe, watch, type ModeContext, type ModeRun } from './mode.js'
 import { listenerPid, withChildren, type WatchedProcess } from './procstat.js'
 import { captureOutput, makeTempDir, onInterrupt, removeTempDir, stopChild, track, waitFor } from './processes.js'
@@ -42,6 +42,13 @@ export function fleetpulseEnv(overrides: Record<string, string>): NodeJS.Process
   }
 }
 
+let nodeArgs: string[] = []
+
+/** `--cpu-prof DIR`: every fleetpulse process started from now on writes a CPU profile into DIR on exit. */
+export function profileFleetpulseInto(dir: string | undefined): void {
+  nodeArgs = dir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir)] : []
+}
+
 export interface Fleetpulse {
   name: string
   child: ChildProcess
@@ -52,7 +59,7 @@ export interface Fleetpulse {
 
 /** Starts `fleetpulse <roles>` and waits for its banner (ports were 0: the banner says which) and /readyz. */
 export async function startFleetpulse(name: string, roles: string[], env: NodeJS.ProcessEnv): Promise<Fleetpulse> {
-  const child = track(spawn(process.execPath, [FLEETPULSE_BIN, ...roles], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
+  const child = track(spawn(process.execPath, [...nodeArgs, FLEETPULSE_BIN, ...roles], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
   const output = captureOutput(child)
   const wantsMqtt = roles.includes('ingest') || roles.includes('all')
   const found = await waitFor(
@@ -79,6 +86,8 @@ export async function startFleetpulse(name: string, roles: string[], env: NodeJS
  * the previous one: one scrape per timeline step, shared by the counter and
  * the gauges.
  */
+const SINK_STAGES = ['clickhouse', 'latest', 'analytics']
+
 function metricsReader(stream: Fleetpulse, ingest: Fleetpulse) {
   let last: Scrape = new Map()
   const loopMs = (s: Scrape) => total(s, 'fleetpulse_nodejs_eventloop_lag_p99_seconds') * 1000
@@ -96,6 +105,8 @@ function metricsReader(stream: Fleetpulse, ingest: Fleetpulse) {
         liveLag: total(s, CONSUMER_LAG, /group="stream-positions-live"/),
         livePublished: total(s, LIVE_PUBLISHED),
         writeFailures: total(s, WRITE_FAILURES),
+        ...Object.fromEntries(SINK_STAGES.map((stage) => [`sink_${stage}_s`, total(s, `${SINK_STAGE}_sum`, new RegExp(`stage="${stage}"`))])),
+        sinkBatches: total(s, `${SINK_STAGE}_count`, /stage="clickhouse"/),
         ...(separate ? { streamLoopP99Ms: loopMs(s), ingestLoopP99Ms: loopMs(separate) } : { loopP99Ms: loopMs(s) }),
       }
     },

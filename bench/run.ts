@@ -12,7 +12,7 @@ import { runAedes, runMosquitto } from './baseline.mode.js'
 import { runLive } from './live.mode.js'
 import type { ModeContext, ModeRun } from './mode.js'
 import { parseOptions, USAGE, UsageError, type BenchOptions, type ModeName } from './options.js'
-import { FLEETPULSE_BIN, runEmbedded, runKafka } from './platform.mode.js'
+import { FLEETPULSE_BIN, profileFleetpulseInto, runEmbedded, runKafka } from './platform.mode.js'
 import { killChildrenOnExit } from './processes.js'
 import { runQuery } from './query.mode.js'
 import { renderText, writeReport, type Report } from './report.js'
@@ -103,6 +103,7 @@ async function main(): Promise<number> {
     return 0
   }
   killChildrenOnExit()
+  profileFleetpulseInto(opts.cpuProfDir)
   const stale = staleSources()
   if (stale.length) log(`warning: changed after the last build, not measured: ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}`)
   const startedAt = new Date().toISOString()

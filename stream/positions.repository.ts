@@ -1,11 +1,24 @@
 /** All SQL of the positions processors: the ClickHouse fact table and the Postgres latest-position table. */
 import type { ClickHouseClient } from '@clickhouse/client'
+import { Readable } from 'node:stream'
 import type pg from 'pg'
 import { h3ToUInt64 } from '../core/geo.js'
 import type { PositionV1 } from '../schemas/topics.v1.js'
 
+const POSITION_COLUMNS: [string, ...string[]] = [
+  'org_id', 'vehicle_id', 'device_id', 'ts', 'received_at', 'lat', 'lon', 'speed', 'heading', 'alt', 'accuracy', 'odometer', 'ignition', 'seq', 'h3',
+]
+/** A TabSeparated field (`\N` is NULL); DateTime64(3) takes epoch milliseconds. */
+const tsv = (v: number | boolean | undefined): string => (v === undefined ? '\\N' : String(v))
+
+/** A device's last_seen_at is moved at most this often by fixes (it answers "is it alive", to the minute). */
+export const LAST_SEEN_RESOLUTION_MS = 30_000
+const LAST_SEEN_MEMORY = 100_000
 
 export class PositionsRepository {
+  /** When this process last moved each device's last_seen_at (received time, ms). */
+  private readonly lastSeenWritten = new Map<string, number>()
+
   constructor(
     private readonly ch: ClickHouseClient,
     private readonly pool: pg.Pool,
@@ -16,26 +29,17 @@ export class PositionsRepository {
    * and the ReplacingMergeTree key (vehicle, ts) collapses any other replay.
    */
   async insertFacts(positions: PositionV1[], dedupToken: string): Promise<void> {
+    // TabSeparated built by hand: every value is a UUID, a number, a boolean or
+    // NULL, so nothing needs escaping, and it costs a fraction of JSON per row.
+    let body = ''
+    for (const p of positions) {
+      body += `${p.orgId}\t${p.vehicleId}\t${p.deviceId}\t${p.ts}\t${p.receivedAt}\t${p.lat}\t${p.lon}\t${tsv(p.speed)}\t${tsv(p.heading)}\t${tsv(p.alt)}\t${tsv(p.accuracy)}\t${tsv(p.odometer)}\t${tsv(p.ignition)}\t${tsv(p.seq)}\t${h3ToUInt64(p.h3)}\n`
+    }
     await this.ch.insert({
       table: 'positions',
-      format: 'JSONEachRow',
-      values: positions.map((p) => ({
-        org_id: p.orgId,
-        vehicle_id: p.vehicleId,
-        device_id: p.deviceId,
-        ts: p.ts,
-        received_at: p.receivedAt,
-        lat: p.lat,
-        lon: p.lon,
-        speed: p.speed ?? null,
-        heading: p.heading ?? null,
-        alt: p.alt ?? null,
-        accuracy: p.accuracy ?? null,
-        odometer: p.odometer ?? null,
-        ignition: p.ignition ?? null,
-        seq: p.seq ?? null,
-        h3: h3ToUInt64(p.h3),
-      })),
+      columns: POSITION_COLUMNS,
+      format: 'TabSeparated',
+      values: Readable.from([body], { objectMode: false }),
       clickhouse_settings: { insert_deduplication_token: dedupToken },
     })
   }
@@ -43,14 +47,17 @@ export class PositionsRepository {
   /**
    * One statement per batch; the WHERE keeps a late, older fix from moving a
    * vehicle back. The same statement moves each sending device's last_seen_at
-   * forward (never back), so "last seen" follows fixes, not only connects.
+   * forward (never back), so "last seen" follows fixes, not only connects; at
+   * most every LAST_SEEN_RESOLUTION_MS per device, so a busy fleet does not
+   * rewrite every device row on every batch.
    */
   async upsertLatest(latest: PositionV1[]): Promise<void> {
     if (latest.length === 0) return
     const col = <T>(f: (p: PositionV1) => T) => latest.map(f)
+    const seen = latest.filter((p) => !(p.receivedAt - (this.lastSeenWritten.get(p.deviceId) ?? -Infinity) < LAST_SEEN_RESOLUTION_MS))
     await this.pool.query(
       `WITH seen AS (
-         SELECT device_id, max(received_at) AS received_at FROM unnest($3::uuid[], $14::timestamptz[]) AS t(device_id, received_at)
+         SELECT device_id, max(received_at) AS received_at FROM unnest($15::uuid[], $16::timestamptz[]) AS t(device_id, received_at)
           GROUP BY device_id
        ), touched AS (
          UPDATE devices SET last_seen_at = seen.received_at FROM seen
@@ -82,7 +89,11 @@ export class PositionsRepository {
         col((p) => p.ignition ?? null),
         col((p) => p.h3),
         col((p) => new Date(p.receivedAt).toISOString()),
+        seen.map((p) => p.deviceId),
+        seen.map((p) => new Date(p.receivedAt).toISOString()),
       ],
     )
+    if (this.lastSeenWritten.size + seen.length > LAST_SEEN_MEMORY) this.lastSeenWritten.clear()
+    for (const p of seen) this.lastSeenWritten.set(p.deviceId, p.receivedAt)
   }
 }

@@ -206,11 +206,11 @@ export class MemoryBus implements Bus {
     const now = Date.now()
     // Append synchronously, in call order, so that callers publishing in sequence
     // keep per-key order even if they do not await each other.
-    const touched = new Set<Partition>()
+    const touched: Partition[] = []
     for (const msg of messages) {
       const p = topic.partitions[partitionForKey(msg.key, topic.partitions.length)]!
       p.append(msg, now)
-      touched.add(p)
+      if (!touched.includes(p)) touched.push(p)
     }
     for (const p of touched) {
       p.appended()

@@ -212,7 +212,11 @@ describe('a viewport', () => {
 describe('the other event streams', () => {
   it('delivers ETAs (newest per vehicle), every alert (geofence rooms by id), and order changes', async () => {
     const [v] = await vehiclesIn(orgId, 1, 'Events')
-    const fence = randomUUID()
+    const created = await api(base, 'POST', '/api/v1/geofences', {
+      token: admin, body: { name: 'Live fence', kind: 'circle', center: { lat: 52.5, lon: 13.4 }, radiusM: 300 },
+    })
+    expect(created.status).toBe(201)
+    const fence = (created.body as { id: string }).id
     const org = await open(admin)
     const geo = await open(admin)
     // A fleet manager watches the fleet but may not read orders (no orders:read): no order changes reach them.
@@ -220,6 +224,8 @@ describe('the other event streams', () => {
     expect((await join(manager, { room: 'org' })).ok).toBe(true)
     const managerSeen = recorder(manager)
     expect((await join(org, { room: 'org' })).ok).toBe(true)
+    // A geofence the organization does not have (or another organization's) looks missing.
+    expect(await join(geo, { room: 'geofence', geofenceId: randomUUID() })).toMatchObject({ ok: false, error: { code: 'not_found' } })
     expect(await join(geo, { room: 'geofence', geofenceId: fence })).toMatchObject({ ok: true, room: `geofence:${fence}` })
     const orgSeen = recorder(org)
     const geoSeen = recorder(geo)

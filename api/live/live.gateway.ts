@@ -214,6 +214,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
       alerts = () => true
     } else if (r.room === 'geofence') {
       if (!canRead) return failure('forbidden', 'a geofence feed needs the permission live:read')
+      if (!(await repo.geofenceExists(p.orgId, r.geofenceId))) return failure('not_found', 'no such geofence')
       room = geofenceRoom(p.orgId, r.geofenceId)
       rows = async () => []
       alerts = (a) => a.geofenceId === r.geofenceId

@@ -50,6 +50,12 @@ export class LiveRepository {
     return rows
   }
 
+  /** Whether the organization has this geofence (not deleted). */
+  async geofenceExists(orgId: string, id: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('SELECT 1 FROM geofences WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL', [orgId, id])
+    return (rowCount ?? 0) > 0
+  }
+
   /** The vehicles a driver account drives (through its driver record), in its organization. */
   async driverVehicleIds(orgId: string, userId: string): Promise<string[]> {
     const { rows } = await this.pool.query<{ id: string }>(

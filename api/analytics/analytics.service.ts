@@ -6,7 +6,7 @@ import type pg from 'pg'
 import type { Principal, RequestMeta } from '../access.js'
 import type { AuditRepository } from '../audit/audit.repository.js'
 import { instantOf } from '../dates.js'
-import { findInOrg, isoSql } from '../db.js'
+import { findInOrg, isoSql, withTransaction } from '../db.js'
 import { analyticsUnavailable, AppError } from '../errors.js'
 import type { Kpis, Replay } from '../../schemas/analytics.v1.js'
 import type { AnalyticsReader, EventRow, KpiRow, TripRow } from './analytics.repository.js'
@@ -234,16 +234,20 @@ export class AnalyticsService {
     } else {
       ids = (await this.pool.query<{ id: string }>('SELECT id FROM vehicles WHERE org_id = $1 ORDER BY id', [who.orgId])).rows.map((r) => r.id)
     }
-    const { rows } = await this.pool.query<ReplayRow>(
-      `INSERT INTO analytics_replays (org_id, requested_by, vehicle_ids, from_ts, to_ts) VALUES ($1, $2, $3, $4, now()) RETURNING ${REPLAY_COLUMNS}`,
-      [who.orgId, who.userId, ids, new Date(from)],
-    )
-    const replay = replayOf(rows[0]!)
-    await this.audit.record({
-      orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action: 'analytics.replay_requested', entityType: 'analytics_replay',
-      entityId: replay.id, after: { vehicleIds: ids, from: replay.from }, ...meta,
+    const vehicleIds = ids
+    // The request and its audit row are one transaction: no replay runs unaudited.
+    return withTransaction(this.pool, async (db) => {
+      const { rows } = await db.query<ReplayRow>(
+        `INSERT INTO analytics_replays (org_id, requested_by, vehicle_ids, from_ts, to_ts) VALUES ($1, $2, $3, $4, now()) RETURNING ${REPLAY_COLUMNS}`,
+        [who.orgId, who.userId, vehicleIds, new Date(from)],
+      )
+      const replay = replayOf(rows[0]!)
+      await this.audit.record({
+        orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action: 'analytics.replay_requested', entityType: 'analytics_replay',
+        entityId: replay.id, after: { vehicleIds, from: replay.from }, ...meta,
+      }, db)
+      return replay
     })
-    return replay
   }
 
   async replay(who: Principal, id: string): Promise<Replay> {

@@ -43,14 +43,25 @@ export class DeviceEventsRepository {
     })
   }
 
-  /** Per event id: its device's kind and the vehicle's driver now (one query per batch). */
+  /**
+   * Per event id: its device's kind and who drove the vehicle when the event
+   * happened (the driver history; one query per batch), each looked up in the
+   * event's own organization only.
+   */
   async contextOf(events: DeviceEventV1[]): Promise<Map<string, EventContext>> {
     const { rows } = await this.pool.query<{ id: string; kind: string | null; driver_id: string | null }>(
-      `SELECT e.id, d.kind, v.driver_id
-         FROM unnest($1::text[], $2::uuid[], $3::uuid[]) AS e (id, device_id, vehicle_id)
-         LEFT JOIN devices d ON d.id = e.device_id
-         LEFT JOIN vehicles v ON v.id = e.vehicle_id`,
-      [events.map((e) => e.id), events.map((e) => e.deviceId), events.map((e) => e.vehicleId)],
+      `SELECT e.id, d.kind, h.driver_id
+         FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[]) AS e (id, org_id, device_id, vehicle_id, ts)
+         LEFT JOIN devices d ON d.id = e.device_id AND d.org_id = e.org_id
+         LEFT JOIN LATERAL (
+           SELECT driver_id FROM vehicle_driver_history
+            WHERE vehicle_id = e.vehicle_id AND org_id = e.org_id AND from_ts <= e.ts AND (to_ts IS NULL OR to_ts > e.ts)
+            ORDER BY from_ts DESC LIMIT 1
+         ) h ON true`,
+      [
+        events.map((e) => e.id), events.map((e) => e.orgId), events.map((e) => e.deviceId), events.map((e) => e.vehicleId),
+        events.map((e) => new Date(e.ts).toISOString()),
+      ],
     )
     return new Map(rows.map((r) => [r.id, { deviceKind: r.kind, driverId: r.driver_id }]))
   }

@@ -241,7 +241,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     try {
       const org = router.org(p.orgId)
       const snapshot: Snapshot = { vehicles: (await rows()).map((row) => snapshotVehicle(org, row)), alerts: org.alerts.filter(alerts) }
-      feed.owed.get(room)?.clearState()
+      feed.owed.get(room)?.clearState(snapshot.alerts)
       return { ok: true, room: publicRoom(room), snapshot }
     } catch (err) {
       feed.rooms.delete(room)
@@ -274,8 +274,8 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
       if (feed.viewport !== sub) return failure('invalid_request', 'replaced by a newer viewport')
       const vehicles = rows.map((row) => snapshotVehicle(org, row)).filter((v) => v.position && inBbox(bbox, v.position.lat, v.position.lon))
       sub.inView = new Set(vehicles.map((v) => v.vehicleId))
-      feed.owed.get(VIEWPORT)?.clearState()
       const alerts = org.alerts.filter((a) => a.lat !== null && a.lon !== null && inBbox(bbox, a.lat, a.lon))
+      feed.owed.get(VIEWPORT)?.clearState(alerts)
       return { ok: true, room: VIEWPORT, snapshot: { vehicles, alerts } }
     } catch (err) {
       if (feed.viewport === sub) dropViewport(feed)

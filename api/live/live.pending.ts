@@ -68,11 +68,18 @@ export class Pending {
     }
   }
 
-  /** Drops what a snapshot already carries (the snapshot is newer than anything held back). */
-  clearState(): void {
+  /**
+   * Drops what a snapshot already carries: the state (the snapshot is newer
+   * than anything held back), and the alerts it lists, so none arrives twice.
+   */
+  clearState(snapshotAlerts: ReadonlyArray<{ id: string }> = []): void {
     this.positions.clear()
     this.gone.clear()
     this.etas.clear()
+    if (snapshotAlerts.length && this.alerts.length) {
+      const sent = new Set(snapshotAlerts.map((a) => a.id))
+      this.alerts = this.alerts.filter((a) => !sent.has(a.id))
+    }
   }
 
   merge(batch: Batch): void {

@@ -37,7 +37,11 @@ export class SocketFeed {
   readonly owed = new Map<string, Pending>()
   viewport: ViewportSub | undefined
 
-  constructor(readonly socket: Socket, public principal: Principal, private readonly alertCap: number) {}
+  /** `owing`: the gateway's set of feeds owed anything, so a flush visits those, not every socket. */
+  constructor(
+    readonly socket: Socket, public principal: Principal, private readonly alertCap: number,
+    private readonly owing: Set<SocketFeed> = new Set(),
+  ) {}
 
   private get engine(): EngineInternals {
     return this.socket.conn as unknown as EngineInternals
@@ -56,6 +60,7 @@ export class SocketFeed {
   owe(room: string): Pending {
     let p = this.owed.get(room)
     if (!p) this.owed.set(room, (p = new Pending(this.alertCap)))
+    this.owing.add(this)
     return p
   }
 

@@ -100,6 +100,8 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
   const live: Namespace = io.of('/live')
 
   const feeds = new Map<string, SocketFeed>()
+  /** Feeds owed updates (held, backed up, or a viewport's items): the flush visits only these. */
+  const owing = new Set<SocketFeed>()
   const router = new LiveRouter((room) => live.adapter.rooms.has(room), coarse, settings.alertBuffer)
   const roomPending = router.pending
 
@@ -143,7 +145,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
 
   live.on('connection', (socket: Socket) => {
     const principal = socket.data.principal as Principal
-    const feed = new SocketFeed(socket, principal, settings.alertBuffer)
+    const feed = new SocketFeed(socket, principal, settings.alertBuffer, owing)
     feeds.set(socket.id, feed)
     void socket.join(userRoom(principal.userId))
     // The access token's lifetime is the socket's: at its expiry the client reconnects with a fresh one
@@ -166,6 +168,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
       if (expiry) clearTimeout(expiry)
       dropViewport(feed)
       feeds.delete(socket.id)
+      owing.delete(feed)
     })
   })
 
@@ -354,8 +357,11 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
         countDelivered(rest, blind.length)
       }
     }
-    for (const feed of feeds.values()) {
-      if (feed.owed.size === 0) continue
+    for (const feed of owing) {
+      if (feed.owed.size === 0) {
+        owing.delete(feed)
+        continue
+      }
       if (feed.backedUp()) {
         metrics.skipped.inc()
         continue

@@ -2,7 +2,7 @@
  * The query section's data: a fleet's month of positions generated inside
  * ClickHouse (INSERT ... SELECT FROM numbers(), a few seconds per million),
  * then its facts derived by the real stream analytics: every vehicle's stored
- * fixes read back in time order (AnalyticsRepository.positionsAfter), run
+ * fixes read back in time order (AnalyticsRepository.positionsAfterMany), run
  * through the detector (applyFix), written with writeFacts and rolled up with
  * refreshDailyKpis, as a replay does.
  *
@@ -195,7 +195,7 @@ export async function deriveFacts(ch: ClickHouseClient, fleet: QueryFleet, progr
     const out = emptyFacts()
     for (const vehicleId of fleet.vehicles.slice(from, from + VEHICLES_PER_WRITE)) {
       let state: VehicleState | undefined
-      const pages = repo.positionsAfter(fleet.orgId, vehicleId, -1)
+      const pages = repo.positionsAfterMany([{ orgId: fleet.orgId, vehicleId, afterTs: -1 }])
       for (;;) {
         let t0 = performance.now()
         const page = await pages.next()

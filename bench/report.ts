@@ -126,7 +126,7 @@ function queryDataTable(summary: ModeSummary[]): Table {
     ? [
         ['positions generated (INSERT ... SELECT FROM numbers())', `${num(d.generateS, 1)} s`, `${num(d.positions / d.generateS)} rows/s`],
         ['facts derived: total (read back, detector, writes, rollups)', `${num(d.deriveS, 1)} s`, `${num(d.positions / d.deriveS)} fixes/s`],
-        ['  reading the fixes back (positionsAfter, FINAL)', `${num(d.readS, 1)} s`, `${num(d.positions / d.readS)} fixes/s`],
+        ['  reading the fixes back (positionsAfterMany, FINAL)', `${num(d.readS, 1)} s`, `${num(d.positions / d.readS)} fixes/s`],
         ['  detector (applyFix)', `${num(d.detectS, 1)} s`, `${num(d.positions / d.detectS)} fixes/s`],
         ['  writeFacts', `${num(d.writeS, 1)} s`, ''],
         ['  refreshDailyKpis', `${num(d.rollupS, 1)} s`, ''],

@@ -179,16 +179,14 @@ export class AnalyticsProcessor {
       this.metrics.late.inc(late.length)
       await this.deps.repository.recordLate(late)
     }
-    for (const [vehicleId, { orgId, ts }] of lateFrom) await this.recompute(orgId, vehicleId, ts, env, out, 'late', true)
+    await this.rebuild([...lateFrom].map(([vehicleId, { orgId, ts }]) => ({ orgId, vehicleId, fromTs: ts })), env, out, 'late', true)
     if (restore.length > 0) {
       // A restore rewrites the facts the previous owner wrote from the same fixes: same keys, nothing to delete,
       // unless late fixes arrived that it may not have recomputed for (then the span is deleted first).
       const lateSince = await this.deps.repository.lateFixesSince(restore.map((r) => r.vehicleId), now - RESTORE_LATE_LOOKBACK_MS)
-      for (const { orgId, vehicleId } of restore) {
-        const since = lateSince.get(vehicleId)
-        if (since !== undefined) await this.recompute(orgId, vehicleId, since, env, out, 'restore', true)
-      }
-      await this.restoreMany(restore.filter((r) => !lateSince.has(r.vehicleId)), env, out)
+      const withLate = restore.filter((r) => lateSince.has(r.vehicleId)).map((r) => ({ ...r, fromTs: lateSince.get(r.vehicleId)! }))
+      await this.rebuild(withLate, env, out, 'restore', true)
+      await this.rebuild(restore.filter((r) => !lateSince.has(r.vehicleId)).map((r) => ({ ...r, fromTs: Number.MAX_SAFE_INTEGER })), env, out, 'restore', false)
     }
     await this.emit(out)
   }
@@ -231,26 +229,32 @@ export class AnalyticsProcessor {
   }
 
   /**
-   * Rebuilds a vehicle from the latest checkpoint before `fromTs` (or from its
-   * first fix) through every stored fix after it: deletes the facts of that
-   * span, writes them again, and keeps the resulting state as the live one.
+   * Rebuilds vehicles, each from its latest checkpoint before its `fromTs` (or
+   * from its first fix) through every stored fix after it, with two queries for
+   * all of them (a start or a rebalance restores hundreds, so never two per
+   * vehicle): with `deleteStale`, deletes the facts of those spans first; writes
+   * them again (same keys), and keeps the resulting states as the live ones.
    */
-  private async recompute(
-    orgId: string, vehicleId: string, fromTs: number, env: DetectorEnv, out: Facts, reason: string, deleteStale: boolean,
+  private async rebuild(
+    vehicles: Array<{ orgId: string; vehicleId: string; fromTs: number }>, env: DetectorEnv, out: Facts, reason: string, deleteStale: boolean,
     progress?: (p: RecomputeProgress) => void,
   ): Promise<void> {
-    this.metrics.recomputes.inc({ reason })
+    if (vehicles.length === 0) return
+    this.metrics.recomputes.inc({ reason }, vehicles.length)
     const repo = this.deps.repository
-    let state = await repo.checkpointBefore(orgId, vehicleId, fromTs)
-    const startTs = state ? state.lastTs : -1
-    if (deleteStale) await repo.deleteFrom(orgId, vehicleId, startTs + 1)
-    // The facts already collected in this batch for the vehicle are rewritten by the recompute.
-    dropVehicle(out, vehicleId)
+    const states = new Map<string, VehicleState>(await repo.checkpointsBefore(vehicles.map((v) => ({ ...v, beforeTs: v.fromTs }))))
+    const from = vehicles.map((v) => ({ ...v, afterTs: states.get(v.vehicleId)?.lastTs ?? -1 }))
+    for (const v of from) {
+      if (deleteStale) await repo.deleteFrom(v.orgId, v.vehicleId, v.afterTs + 1)
+      // The facts already collected in this batch for the vehicle are rewritten by the rebuild.
+      dropVehicle(out, v.vehicleId)
+    }
     let fixes = 0
     const local = emptyFacts()
-    for await (const page of repo.positionsAfter(orgId, vehicleId, startTs)) {
+    for await (const page of repo.positionsAfterMany(from)) {
       for (const p of page) {
-        if (!state) state = initialState(orgId, vehicleId, p)
+        const state = states.get(p.vehicleId)
+        if (!state) states.set(p.vehicleId, initialState(p.orgId, p.vehicleId, p))
         else applyFix(state, p, env, local)
       }
       fixes += page.length
@@ -262,42 +266,11 @@ export class AnalyticsProcessor {
       }
     }
     merge(out, local)
-    this.buffers.delete(vehicleId)
-    if (state) this.states.set(vehicleId, state)
-    else this.states.delete(vehicleId)
-  }
-
-  /**
-   * Rebuilds vehicles this process does not hold (a start, a rebalance) from
-   * their latest checkpoints through their stored fixes, which include the
-   * batch at hand: two queries for all of them, not two per vehicle, so a start
-   * with thousands of vehicles does not hold the sink up. Their facts are
-   * rewritten with the same keys, so nothing is deleted.
-   */
-  private async restoreMany(vehicles: Array<{ orgId: string; vehicleId: string }>, env: DetectorEnv, out: Facts): Promise<void> {
-    if (vehicles.length === 0) return
-    this.metrics.recomputes.inc({ reason: 'restore' }, vehicles.length)
-    const repo = this.deps.repository
-    const checkpoints = await repo.checkpointsBefore(vehicles.map((v) => ({ ...v, beforeTs: Number.MAX_SAFE_INTEGER })))
-    const states = new Map<string, VehicleState>(checkpoints)
-    const local = emptyFacts()
-    const from = vehicles.map((v) => ({ ...v, afterTs: checkpoints.get(v.vehicleId)?.lastTs ?? -1 }))
-    for await (const page of repo.positionsAfterMany(from)) {
-      for (const p of page) {
-        const state = states.get(p.vehicleId)
-        if (!state) states.set(p.vehicleId, initialState(p.orgId, p.vehicleId, p))
-        else applyFix(state, p, env, local)
-      }
-      if (local.trips.length + local.drivingEvents.length + local.geofenceEvents.length > 10_000) {
-        await this.write(local)
-        Object.assign(local, emptyFacts())
-      }
-    }
-    merge(out, local)
     for (const { vehicleId } of vehicles) {
       this.buffers.delete(vehicleId)
       const state = states.get(vehicleId)
       if (state) this.states.set(vehicleId, state)
+      else this.states.delete(vehicleId)
     }
   }
 
@@ -305,7 +278,7 @@ export class AnalyticsProcessor {
   replay(orgId: string, vehicleId: string, fromTs: number, progress?: (p: RecomputeProgress) => void): Promise<void> {
     return this.serial(async () => {
       const out = emptyFacts()
-      await this.recompute(orgId, vehicleId, fromTs, this.deps.surroundings.env(true), out, 'replay', true, progress)
+      await this.rebuild([{ orgId, vehicleId, fromTs }], this.deps.surroundings.env(true), out, 'replay', true, progress)
       await this.write(out)
     })
   }

@@ -68,19 +68,6 @@ export class AnalyticsRepository {
     }
   }
 
-  /** The latest checkpoint strictly before `beforeTs` (or the latest of all). */
-  async checkpointBefore(orgId: string, vehicleId: string, beforeTs = Number.MAX_SAFE_INTEGER): Promise<VehicleState | undefined> {
-    const rs = await this.ch.query({
-      query: `SELECT state FROM vehicle_checkpoints FINAL
-               WHERE org_id = {org:UUID} AND vehicle_id = {vehicle:UUID} AND ts < fromUnixTimestamp64Milli({before:Int64})
-               ORDER BY ts DESC LIMIT 1`,
-      query_params: { org: orgId, vehicle: vehicleId, before: Math.min(beforeTs, 253_402_300_799_000) },
-      format: 'JSONEachRow',
-    })
-    const rows = await rs.json<{ state: string }>()
-    return rows[0] ? (JSON.parse(rows[0].state) as VehicleState) : undefined
-  }
-
   /**
    * For many vehicles at once (a start or a rebalance restores hundreds): each
    * one's latest checkpoint before its own `beforeTs`, in one query.
@@ -135,30 +122,6 @@ export class AnalyticsRepository {
       if (rows.length < pageSize) return
       const last = rows[rows.length - 1]!
       from = { vehicle: last.vehicleId, ts: Number(last.ms) }
-    }
-  }
-
-  /** A vehicle's stored fixes after `afterTs`, in time order, a page at a time. */
-  async *positionsAfter(orgId: string, vehicleId: string, afterTs: number, pageSize = 50_000): AsyncGenerator<StoredPosition[]> {
-    let after = afterTs
-    for (;;) {
-      const rs = await this.ch.query({
-        query: `SELECT toUnixTimestamp64Milli(ts) AS ts, lat, lon, speed, heading, ignition, odometer
-                  FROM positions FINAL
-                 WHERE org_id = {org:UUID} AND vehicle_id = {vehicle:UUID} AND ts > fromUnixTimestamp64Milli({after:Int64})
-                 ORDER BY ts LIMIT {limit:UInt32}`,
-        query_params: { org: orgId, vehicle: vehicleId, after, limit: pageSize },
-        format: 'JSONEachRow',
-        clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
-      })
-      const rows = await rs.json<{ ts: number; lat: number; lon: number; speed: number | null; heading: number | null; ignition: boolean | null; odometer: number | null }>()
-      if (rows.length === 0) return
-      yield rows.map((r) => ({
-        orgId, vehicleId, ts: Number(r.ts), lat: r.lat, lon: r.lon,
-        speed: r.speed ?? undefined, heading: r.heading ?? undefined, ignition: r.ignition ?? undefined, odometer: r.odometer ?? undefined,
-      }))
-      if (rows.length < pageSize) return
-      after = Number(rows[rows.length - 1]!.ts)
     }
   }
 

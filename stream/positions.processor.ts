@@ -4,7 +4,9 @@
  *   to Postgres in big batches (by size, or at most every SINK_FLUSH_MS), and
  *   commits only after both writes succeeded;
  * - `stream-positions-live` publishes each vehicle's newer position to
- *   live.positions.v1 at once, so live latency does not wait for the sink batch.
+ *   live.positions.v1 at once, so live latency does not wait for the sink batch
+ *   (its offsets are committed lazily: a restart may publish up to a second of
+ *   positions again).
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { Counter, Histogram, type Registry } from 'prom-client'
@@ -100,7 +102,7 @@ export async function startPositionsProcessor(deps: PositionsProcessorDeps): Pro
   // Newest ts published per vehicle, so a late fix never moves a live map back.
   const liveTs = new Map<string, number>()
   const live = await bus.subscribe(
-    { topic: TOPICS.positions, groupId: LIVE_GROUP, fromBeginning: false, maxBatchSize: 1000, maxWaitMs: 0 },
+    { topic: TOPICS.positions, groupId: LIVE_GROUP, fromBeginning: false, maxBatchSize: 1000, maxWaitMs: 0, commitIntervalMs: 1000 },
     async (batch) => {
       const updates = newestPerVehicle(decode(batch)).filter((p) => p.ts > (liveTs.get(p.vehicleId) ?? -Infinity))
       if (updates.length === 0) return

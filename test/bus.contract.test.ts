@@ -109,6 +109,27 @@ describe.each(implementations)('%s bus contract', (_name, make) => {
     expect(first.every((v) => v.startsWith('a'))).toBe(true)
   })
 
+  it('commits a lazily committing group when it drains and when its member leaves, never repeating what was handled', async () => {
+    const bus = make({ partitions: 2 })
+    const topic = unique('lazy')
+    await bus.ensureTopics([topic])
+    // Far longer than the test: only drain() and close() can commit.
+    const lazy = { topic, groupId: 'g', fromBeginning: true, commitIntervalMs: 600_000 }
+    const first: string[] = []
+    const sub = await bus.subscribe(lazy, async (b) => void first.push(...b.messages.map((m) => m.value.toString())))
+    await bus.publish(topic, Array.from({ length: 40 }, (_, i) => msg(`k${i}`, `a${i}`)))
+    await waitFor(() => first.length === 40 || undefined)
+    expect(await bus.drain(10_000)).toBe(true)
+    await bus.publish(topic, Array.from({ length: 40 }, (_, i) => msg(`k${i}`, `b${i}`)))
+    await waitFor(() => first.length === 80 || undefined)
+    await sub.close()
+    const second: string[] = []
+    await bus.subscribe(lazy, async (b) => void second.push(...b.messages.map((m) => m.value.toString())))
+    await bus.publish(topic, Array.from({ length: 10 }, (_, i) => msg(`k${i}`, `c${i}`)))
+    await waitFor(() => second.length >= 10 || undefined)
+    expect(second.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `c${i}`).sort())
+  })
+
 })
 
 describe('in-process bus', () => {

@@ -6,7 +6,9 @@
  * - consumer groups share a topic's partitions; each group has its own offsets;
  * - a handler receives a batch from one partition, and the batch's offsets are
  *   committed only after the handler resolved; a rejected handler gets the same
- *   messages again (at-least-once), so sinks must be idempotent.
+ *   messages again (at-least-once), so sinks must be idempotent;
+ * - partitions are handled independently: handlers of different partitions
+ *   may run at the same time.
  */
 
 export type BusMessage = {
@@ -70,6 +72,13 @@ export interface SubscribeOptions {
    * every N ms" without holding uncommitted state of its own.
    */
   maxWaitMs?: number
+  /**
+   * Commit handled offsets together at most this often instead of after every
+   * batch (0, the default). A crash or rebalance then redelivers up to that
+   * much more, so it suits feeds that are cheap to repeat (live relays); a
+   * commit still never covers a message whose handler has not resolved.
+   */
+  commitIntervalMs?: number
 }
 
 /** publish() refused at once because too much already waits; the caller must not acknowledge. */

@@ -110,6 +110,53 @@ export const javaPartitioner = () => ({ partitionMetadata, message }: { partitio
   return (murmur2(key) & 0x7fffffff) % n
 }
 
+/**
+ * Offsets a group's handlers finished with, committed together at most every
+ * `intervalMs` (Kafka's auto-commit, but only ever of handled messages): a
+ * commit per partition batch is a round trip that the next batch of that
+ * partition waits for, and most of a live feed's Kafka requests.
+ */
+class LazyCommitter {
+  private readonly owed = new Map<number, number>()
+  private timer: NodeJS.Timeout | undefined
+  private chain: Promise<void> = Promise.resolve()
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly topic: string,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Everything before `next` on `partition` was handled. */
+  handled(partition: number, next: number): void {
+    this.owed.set(partition, Math.max(next, this.owed.get(partition) ?? 0))
+    if (this.timer) return
+    this.timer = setTimeout(() => void this.flush(), this.intervalMs)
+    this.timer.unref()
+  }
+
+  /** After a rebalance: what is owed may be another member's partition now, and is redelivered from the last commit. */
+  forget(): void {
+    this.owed.clear()
+  }
+
+  /** Commits what is owed now; resolves once that commit (and any before it) is done or has failed. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    if (this.owed.size === 0) return this.chain
+    const offsets = [...this.owed].map(([partition, offset]) => ({ topic: this.topic, partition, offset: String(offset) }))
+    this.owed.clear()
+    this.chain = this.chain.then(() => this.consumer.commitOffsets(offsets)).catch((err: unknown) => {
+      // Still owed unless a later offset is: retried at the next interval.
+      this.log.debug({ err, topic: this.topic }, 'offset commit failed; retried')
+      for (const { partition, offset } of offsets) if (!this.owed.has(partition)) this.handled(partition, Number(offset))
+    })
+    return this.chain
+  }
+}
+
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const
   private readonly kafka: Kafka
@@ -133,7 +180,11 @@ export class KafkaBus implements Bus {
   private flushScheduled = false
   private sending: Promise<void> = Promise.resolve()
   /** One record per subscription in this process: its consumer and its group's lag per partition, as last measured. */
-  private readonly subscriptions = new Set<{ topic: string; groupId: string; fromBeginning: boolean; consumer: Consumer; lag: Map<number, number> }>()
+  private readonly subscriptions = new Set<{
+    topic: string; groupId: string; fromBeginning: boolean; consumer: Consumer; lag: Map<number, number>
+    /** Set for lazily committing groups; `closing` makes a batch still in its handler commit at once. */
+    committer: LazyCommitter | undefined; closing: boolean
+  }>()
   private readonly lingerMs: number
   private readonly maxBatchMessages: number
   private readonly log: Logger
@@ -348,14 +399,18 @@ export class KafkaBus implements Bus {
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
     })
-    const record = { topic: this.name(topic), groupId, fromBeginning: options.fromBeginning ?? false, consumer, lag: new Map<number, number>() }
+    const commitIntervalMs = options.commitIntervalMs ?? 0
+    const committer = commitIntervalMs > 0 ? new LazyCommitter(consumer, this.name(topic), commitIntervalMs, this.log) : undefined
+    const record = {
+      topic: this.name(topic), groupId, fromBeginning: options.fromBeginning ?? false, consumer, lag: new Map<number, number>(), committer, closing: false,
+    }
     this.subscriptions.add(record)
     // Resolve once this member has joined its group and has its partitions, so
     // what is published after subscribe() returns is read by the group as it is.
     let joinTimer: NodeJS.Timeout | undefined
     const joined = new Promise<void>((resolve) => {
-      const off = consumer.on(consumer.events.GROUP_JOIN, () => {
-        off()
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        committer?.forget()
         resolve()
       })
       joinTimer = setTimeout(resolve, 30_000)
@@ -365,6 +420,9 @@ export class KafkaBus implements Bus {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      // Partitions are independent, as on the in-process bus: one partition's
+      // handler (and its commit) does not hold up the others of the same fetch.
+      partitionsConsumedConcurrently: this.options.partitions,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         const all = batch.messages
         for (let i = 0; i < all.length; i += maxBatchSize) {
@@ -391,7 +449,8 @@ export class KafkaBus implements Bus {
             }
           }
           const last = chunk[chunk.length - 1]!.offset
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(last + 1) }])
+          if (committer && !record.closing) committer.handled(batch.partition, last + 1)
+          else await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(last + 1) }])
           resolveOffset(String(last))
           await heartbeat()
         }
@@ -402,6 +461,8 @@ export class KafkaBus implements Bus {
     return {
       close: async () => {
         this.subscriptions.delete(record)
+        record.closing = true
+        await committer?.flush()
         await consumer.disconnect()
       },
     }
@@ -446,6 +507,7 @@ export class KafkaBus implements Bus {
     while (Date.now() < deadline) {
       let behind = 0
       for (const sub of this.subscriptions) {
+        await sub.committer?.flush()
         for (const owed of (await this.groupLag(sub)).values()) behind += owed
       }
       if (behind === 0) return true
@@ -464,7 +526,11 @@ export class KafkaBus implements Bus {
     clearTimeout(timer)
     this.closed = true
     clearInterval(this.probeTimer)
-    await Promise.all([...this.subscriptions].map((s) => s.consumer.disconnect().catch(() => {})))
+    await Promise.all([...this.subscriptions].map(async (s) => {
+      s.closing = true
+      await s.committer?.flush()
+      await s.consumer.disconnect().catch(() => {})
+    }))
     await this.producer.disconnect().catch(() => {})
     await this.admin.disconnect().catch(() => {})
   }

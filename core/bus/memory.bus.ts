@@ -257,7 +257,8 @@ export class MemoryBus implements Bus {
     }
     const member: Member = {
       handler,
-      options: { fromBeginning: false, maxBatchSize: 500, maxWaitMs: 0, ...options },
+      // Commits here are an assignment: commitIntervalMs changes nothing.
+      options: { fromBeginning: false, maxBatchSize: 500, maxWaitMs: 0, commitIntervalMs: 0, ...options },
       closed: false,
       loops: new Set(),
     }

@@ -65,9 +65,17 @@ function kafkaLogger(logger: Logger) {
   }
 }
 
-/** The longest a consumer that reads "at once" (live feeds) waits for LIVE_FETCH_MIN_BYTES to gather. */
-const LIVE_FETCH_WAIT_MS = 20
-const LIVE_FETCH_MIN_BYTES = 64 * 1024
+/**
+ * A consumer that reads "at once" (live feeds, maxWaitMs 0) asks for any data
+ * and lets the broker hold an empty fetch up to IDLE_FETCH_WAIT_MS, so a quiet
+ * topic costs two requests a second and its first message comes back at once.
+ * After a batch that was not full it lingers LIVE_LINGER_MS before the next
+ * fetch, so a busy topic is read in batches of that many milliseconds rather
+ * than a fetch per handful of messages, which costs both sides more CPU than
+ * the messages themselves.
+ */
+const IDLE_FETCH_WAIT_MS = 500
+const LIVE_LINGER_MS = 20
 
 /**
  * Murmur2 as Kafka's Java client computes it (Utils.murmur2), in 32-bit
@@ -391,11 +399,9 @@ export class KafkaBus implements Bus {
       allowAutoTopicCreation: false,
       // Kafka's own fetch batching: the broker answers once minBytes are there
       // or maxWaitTimeInMs passed, which is "by size or at most every N ms".
-      // "At once" (maxWaitMs 0) still waits up to LIVE_FETCH_WAIT_MS for a
-      // fuller answer: a fetch per handful of messages costs both sides more
-      // CPU than the messages themselves.
-      maxWaitTimeInMs: maxWaitMs > 0 ? maxWaitMs : LIVE_FETCH_WAIT_MS,
-      minBytes: maxWaitMs > 0 ? Math.min(maxBatchSize * 100, 1024 * 1024) : LIVE_FETCH_MIN_BYTES,
+      // "At once" (maxWaitMs 0): see IDLE_FETCH_WAIT_MS.
+      maxWaitTimeInMs: maxWaitMs > 0 ? maxWaitMs : IDLE_FETCH_WAIT_MS,
+      minBytes: maxWaitMs > 0 ? Math.min(maxBatchSize * 100, 1024 * 1024) : 1,
       sessionTimeout: 30_000,
       heartbeatInterval: 3000,
     })
@@ -454,6 +460,8 @@ export class KafkaBus implements Bus {
           resolveOffset(String(last))
           await heartbeat()
         }
+        // The next fetch waits for this (kafkajs fetches again once every partition's batch is handled).
+        if (maxWaitMs === 0 && all.length < maxBatchSize && isRunning()) await sleep(LIVE_LINGER_MS)
       },
     })
     await joined

@@ -10,7 +10,7 @@
  * client on /live times positions end to end.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { ApiClient, provisionFleet } from '../sim/fleet.js'
 import { CONSUMER_LAG, LIVE_PUBLISHED, SINK_STAGE, WRITE_FAILURES, WRITTEN, scrape, total, type Scrape } from './metrics.js'
@@ -42,11 +42,18 @@ export function fleetpulseEnv(overrides: Record<string, string>): NodeJS.Process
   }
 }
 
-let nodeArgs: string[] = []
+/** The node flags of the fleetpulse command's shebang (`#!/usr/bin/env -S node FLAGS`), which `npx fleetpulse` runs with. */
+function shebangFlags(file: string): string[] {
+  if (!existsSync(file)) return []
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0]!
+  return /^#!\/usr\/bin\/env -S node (.+)$/.exec(first)?.[1]!.trim().split(/\s+/) ?? []
+}
+
+let profileArgs: string[] = []
 
 /** `--cpu-prof DIR`: every fleetpulse process started from now on writes a CPU profile into DIR on exit. */
 export function profileFleetpulseInto(dir: string | undefined): void {
-  nodeArgs = dir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir)] : []
+  profileArgs = dir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir)] : []
 }
 
 export interface Fleetpulse {
@@ -59,7 +66,7 @@ export interface Fleetpulse {
 
 /** Starts `fleetpulse <roles>` and waits for its banner (ports were 0: the banner says which) and /readyz. */
 export async function startFleetpulse(name: string, roles: string[], env: NodeJS.ProcessEnv): Promise<Fleetpulse> {
-  const child = track(spawn(process.execPath, [...nodeArgs, FLEETPULSE_BIN, ...roles], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
+  const child = track(spawn(process.execPath, [...shebangFlags(FLEETPULSE_BIN), ...profileArgs, FLEETPULSE_BIN, ...roles], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }))
   const output = captureOutput(child)
   const wantsMqtt = roles.includes('ingest') || roles.includes('all')
   const found = await waitFor(

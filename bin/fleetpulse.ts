@@ -1,8 +1,15 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 /**
  * `fleetpulse [all | ingest | stream | api ...]`: starts the named roles in this
  * process, configured by environment variables (see README). `npm start` runs
  * `fleetpulse all` on the embedded defaults.
+ *
+ * Node flag (the shebang, `npm start`, the Dockerfile and the bench all pass it):
+ * `--max-semi-space-size=64` gives V8's young generation 64 MiB semi-spaces
+ * instead of 16. A fix lives from its MQTT packet to its ClickHouse batch, a
+ * few hundred milliseconds; with small semi-spaces it outlives two scavenges
+ * and is copied into the old generation. Measured with the bench's --cpu-prof:
+ * garbage collection fell from 13-14 % to 7.5 % of the embedded main thread.
  */
 import { ConfigError, loadConfig } from '../core/config.js'
 import { createLogger } from '../core/logger.js'

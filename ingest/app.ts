@@ -58,7 +58,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
   const { bus, devices, h3Resolution, maxPayloadBytes } = deps
   const log = deps.logger.child({ component: 'ingest' })
   const metrics = createIngestMetrics(deps.registry)
-  const acceptedMessages = metrics.messages.labels({ result: 'accepted' })
+  const counts = metrics.perPublish
   const identities = new WeakMap<Client, DeviceIdentity>()
   // Client ids of persistent sessions, by owning device: a clean=false session
   // outlives its connection, and another device must not resume it.
@@ -144,7 +144,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
       device, mqttTopic: topic, h3Resolution, maxPayloadBytes, now: Date.now(),
     })
     const messages = positions.map((p) => ({ key: p.vehicleId, decoded: p }))
-    handoff(device, { topic: TOPICS.positions, messages }, rejects, done, () => metrics.fixesPublished.inc(positions.length))
+    handoff(device, { topic: TOPICS.positions, messages }, rejects, done, () => (counts.fixes += positions.length))
     for (const r of rejects) metrics.fixesInvalid.inc({ reason: r.reason })
   }
 
@@ -174,7 +174,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
     pending.then(
       () => {
         onPublished()
-        if (!rejects.length) acceptedMessages.inc()
+        if (!rejects.length) counts.accepted++
         else metrics.messages.inc({ result: accepted.messages.length ? 'partial' : 'rejected' })
         done(null)
       },

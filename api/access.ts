@@ -16,6 +16,8 @@ export interface Principal {
   email: string
   role: string
   permissions: Set<Permission>
+  /** When the access token that authenticated this principal expires, epoch seconds. */
+  tokenExpiresAt?: number
 }
 
 declare module 'fastify' {
@@ -63,6 +65,7 @@ export async function authenticateToken(token: string, tokens: TokenService, use
     email: user.email,
     role: user.role,
     permissions: permissionsOf(user.role, user.isPlatformAdmin),
+    ...(claims.exp !== undefined ? { tokenExpiresAt: claims.exp } : {}),
   }
 }
 

@@ -10,11 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PERMISSIONS } from '../api/permissions.js'
 import { hashPassword, hashSecret } from '../core/secrets.js'
 import {
-  ADMIN_EMAIL, ADMIN_PASSWORD, api, createOrganization, login, provisionVehicle, startTestPlatform,
+  ADMIN_EMAIL, ADMIN_PASSWORD, api, createOrganization, login, provisionVehicle, startTestPlatform, TEST_JWT_SECRET as JWT_SECRET,
   type ApiResponse, type TestPlatform,
 } from './helpers/platform.js'
 
-const JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789'
 const ISSUER = 'fleetpulse'
 const AUDIENCE = 'fleetpulse-api'
 const MIB = 1024 * 1024

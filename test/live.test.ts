@@ -11,8 +11,9 @@ import type WebSocket from 'ws'
 import { latLngToCell } from 'h3-js'
 import { TOPICS, type LiveAlertV1, type LiveEtaV1, type LiveOrderV1, type LivePositionV1 } from '../schemas/topics.v1.js'
 import type { JoinAck, LivePosition } from '../schemas/live.v1.js'
+import { TokenService } from '../api/auth/tokens.js'
 import {
-  api, connectLive, createOrganization, login, startTestPlatform, tokenForRole, waitFor, type TestPlatform,
+  api, connectLive, createOrganization, login, startTestPlatform, tokenForRole, waitFor, TEST_JWT_SECRET, type TestPlatform,
 } from './helpers/platform.js'
 
 const COALESCE_MS = 100
@@ -145,6 +146,15 @@ describe('joining', () => {
     })
     expect(await join(dispatcher, { room: 'viewport', bbox: [13, 52, 13, 52] })).toMatchObject({ ok: false, error: { code: 'invalid_request' } })
   })
+
+  it("ends a socket when the access token it connected with expires", async () => {
+    const { rows } = await platform.postgres.pool.query<{ id: string; role: string }>(`SELECT id, role FROM users WHERE email = 'admin@test.local'`)
+    const shortLived = new TokenService(TEST_JWT_SECRET, 2).signAccess({ userId: rows[0]!.id, orgId, role: rows[0]!.role, platformAdmin: false })
+    const socket = await open(shortLived)
+    expect(await join(socket, { room: 'org' })).toMatchObject({ ok: true })
+    const reason = await new Promise<string>((resolve) => socket.once('disconnect', resolve))
+    expect(reason).toBe('io server disconnect')
+  }, 15_000)
 
   it('lets a driver join only their own vehicle', async () => {
     const [own, other] = await vehiclesIn(orgId, 2, 'Driven')

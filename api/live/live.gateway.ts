@@ -133,7 +133,6 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
         if (!principal) return next(Object.assign(new Error('invalid token'), { data: { code: 'invalid_token' } }))
         socket.data.principal = principal
         socket.data.token = token
-        socket.data.expiresAt = deps.tokens.verifyAccess(token)?.exp
         next()
       },
       (err: unknown) => {
@@ -150,7 +149,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     void socket.join(userRoom(principal.userId))
     // The access token's lifetime is the socket's: at its expiry the client reconnects with a fresh one
     // (and a deactivated user, refused by then, stops receiving at the latest then).
-    const expiresAt = socket.data.expiresAt as number | undefined
+    const expiresAt = (socket.data.principal as Principal).tokenExpiresAt
     const expiry = expiresAt ? setTimeout(() => socket.disconnect(true), Math.max(0, expiresAt * 1000 - Date.now())) : undefined
     expiry?.unref()
     socket.on('join', (req: unknown, ack: unknown) => {
@@ -334,19 +333,19 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
       const members = live.adapter.rooms.get(room)
       if (!members || pending.isEmpty()) continue
       const batch = pending.take()
-      const skip: string[] = []
+      const skip = new Set<string>()
       for (const id of members) {
         const feed = feeds.get(id)
         if (!feed) continue
         // Held for its snapshot, backed up, or owed older updates of this room (which must go first): owed the batch.
         if (feed.held.has(room) || feed.owed.has(room) || feed.backedUp()) {
           feed.owe(room).merge(batch)
-          skip.push(id)
+          skip.add(id)
         }
       }
       // Order changes go only to sockets whose user may read orders (REST's orders:read); the others get the rest.
       const blind = batch.orders.length
-        ? [...members].filter((id) => !skip.includes(id) && !feeds.get(id)?.principal.permissions.has('orders:read'))
+        ? [...members].filter((id) => !skip.has(id) && !feeds.get(id)?.principal.permissions.has('orders:read'))
         : []
       const except = [...skip, ...blind]
       emitBatch(except.length ? live.to(room).except(except) : live.to(room), publicRoom(room), batch)

@@ -23,6 +23,9 @@ export interface TestPlatform extends Platform {
   mqttUrl: string
 }
 
+/** The platform's JWT secret in tests: tests may sign tokens of their own with it. */
+export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789'
+
 export function testConfig(env: Record<string, string> = {}): Config {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'fleetpulse-test-'))
   return loadConfig({
@@ -32,7 +35,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
     MQTT_WS_PORT: '0',
     FLEETPULSE_ADMIN_EMAIL: ADMIN_EMAIL,
     FLEETPULSE_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    JWT_SECRET: 'test-secret-test-secret-test-secret-0123456789',
+    JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     SINK_FLUSH_MS: '100',
     SHUTDOWN_TIMEOUT_MS: '5000',

@@ -35,4 +35,14 @@ describe('Kafka partitioner', () => {
       }
     }
   })
+
+  it('hashes any string key as its UTF-8 bytes: non-ASCII, and longer than the reused buffer', () => {
+    const ours = javaPartitioner()
+    const theirs = Partitioners.DefaultPartitioner()
+    const partitionMetadata = Array.from({ length: 8 }, (_, i) => ({ partitionId: i, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }))
+    for (const key of ['fahrzeug-müller-ß', '車両-東京-42', '🚚'.repeat(40), 'x'.repeat(85), 'x'.repeat(86), 'é'.repeat(200), '']) {
+      const message = { key, value: 'x' }
+      expect(ours({ partitionMetadata, message })).toBe(theirs({ topic: 't', partitionMetadata, message }))
+    }
+  })
 })

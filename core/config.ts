@@ -56,6 +56,7 @@ const INT_VARS = {
   LIVE_VIEWPORT_MAX_CELLS: { min: 1, max: 100_000, default: 500 },
   LIVE_ALERT_BUFFER: { min: 1, max: 10_000, default: 100 },
   LIVE_MAX_ROOMS_PER_SOCKET: { min: 1, max: 10_000, default: 100 },
+  LIVE_USER_RECHECK_MS: { min: 100, max: 3_600_000, default: 30_000 },
 } as const satisfies Record<string, IntSpec>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -129,7 +130,7 @@ export interface Config {
     } | undefined
   }
   /** Socket.IO /live: coalescing interval, viewport cap, alert buffers, rooms a socket may hold. */
-  live: { coalesceMs: number; viewportMaxCells: number; alertBuffer: number; maxRoomsPerSocket: number }
+  live: { coalesceMs: number; viewportMaxCells: number; alertBuffer: number; maxRoomsPerSocket: number; userRecheckMs: number }
   /** The dispatcher console at /: an optional map tile layer ({z}/{x}/{y} URL template) and its attribution. */
   console: { tileUrl: string | undefined; tileAttribution: string }
   adminEmail: string
@@ -324,6 +325,7 @@ export function loadConfig(env: Env = process.env): Config {
       viewportMaxCells: parseIntVar(env, 'LIVE_VIEWPORT_MAX_CELLS', problems),
       alertBuffer: parseIntVar(env, 'LIVE_ALERT_BUFFER', problems),
       maxRoomsPerSocket: parseIntVar(env, 'LIVE_MAX_ROOMS_PER_SOCKET', problems),
+      userRecheckMs: parseIntVar(env, 'LIVE_USER_RECHECK_MS', problems),
     },
     console: { tileUrl, tileAttribution },
     adminEmail: adminEmail.toLowerCase(),

@@ -59,7 +59,7 @@ describe('loadConfig', () => {
       },
       jobsPollMs: 1000,
       documents: { maxBytes: 10 * 1024 * 1024, reminderIntervalMs: 3_600_000, s3: undefined },
-      live: { coalesceMs: 250, viewportMaxCells: 500, alertBuffer: 100, maxRoomsPerSocket: 100 },
+      live: { coalesceMs: 250, viewportMaxCells: 500, alertBuffer: 100, maxRoomsPerSocket: 100, userRecheckMs: 30_000 },
       console: { tileUrl: undefined, tileAttribution: '' },
       adminEmail: 'admin@fleetpulse.local',
       adminPassword: undefined,

@@ -5,6 +5,7 @@
  * stream (and the order and ETA producers) publish them.
  */
 import { randomUUID } from 'node:crypto'
+import jwt from 'jsonwebtoken'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Socket } from 'socket.io-client'
 import type WebSocket from 'ws'
@@ -24,7 +25,8 @@ let orgId: string
 const sockets: Socket[] = []
 
 beforeAll(async () => {
-  platform = await startTestPlatform({ LIVE_COALESCE_MS: String(COALESCE_MS), LIVE_VIEWPORT_MAX_CELLS: '200', LIVE_ALERT_BUFFER: '50' }, ['api'])
+  platform = await startTestPlatform(
+    { LIVE_COALESCE_MS: String(COALESCE_MS), LIVE_VIEWPORT_MAX_CELLS: '200', LIVE_ALERT_BUFFER: '50', LIVE_USER_RECHECK_MS: '300' }, ['api'])
   base = platform.apiUrl
   admin = await login(base)
   orgId = (await platform.postgres.pool.query<{ org_id: string }>(`SELECT org_id FROM users WHERE email = 'admin@test.local'`)).rows[0]!.org_id
@@ -155,6 +157,23 @@ describe('joining', () => {
     const reason = await new Promise<string>((resolve) => socket.once('disconnect', resolve))
     expect(reason).toBe('io server disconnect')
   }, 15_000)
+
+  it('disconnects the sockets of a user who is deactivated or given another role', async () => {
+    const userOf = (token: string) => (jwt.decode(token) as { sub: string }).sub
+    const leaving = await tokenForRole(base, admin, 'dispatcher')
+    const promoted = await tokenForRole(base, admin, 'dispatcher')
+    const staying = await tokenForRole(base, admin, 'dispatcher')
+    const sockets = await Promise.all([leaving, promoted, staying].map(open))
+    for (const s of sockets) expect(await join(s, { room: 'org' })).toMatchObject({ ok: true })
+    const gone = sockets.map((s) => new Promise<string>((resolve) => s.once('disconnect', resolve)))
+    expect((await api(base, 'POST', `/api/v1/users/${userOf(leaving)}/deactivate`, { token: admin })).status).toBe(200)
+    expect((await api(base, 'PUT', `/api/v1/users/${userOf(promoted)}/role`, { token: admin, body: { role: 'auditor' } })).status).toBe(200)
+    expect(await gone[0]).toBe('io server disconnect')
+    expect(await gone[1]).toBe('io server disconnect')
+    // The unchanged user keeps their socket past a few rechecks.
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(sockets[2]!.connected).toBe(true)
+  }, 20_000)
 
   it('lets a driver join only their own vehicle', async () => {
     const [own, other] = await vehiclesIn(orgId, 2, 'Driven')

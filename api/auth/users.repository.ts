@@ -30,6 +30,12 @@ export class UsersRepository {
     return rows[0]
   }
 
+  /** Users by id, in one query (the live feed re-reads the users of its sockets). */
+  async findByIds(ids: string[]): Promise<UserRecord[]> {
+    const { rows } = await this.pool.query<UserRecord>(`SELECT ${USER_COLUMNS} FROM users WHERE id = ANY($1::uuid[])`, [ids])
+    return rows
+  }
+
   // --- administration: always within one organization
 
   async create(db: Db, orgId: string, user: { email: string; name: string; role: string; passwordHash: string }): Promise<User> {

@@ -48,6 +48,8 @@ export interface LiveSettings {
   viewportMaxCells: number
   alertBuffer: number
   maxRoomsPerSocket: number
+  /** How often the users of this node's sockets are read again (see recheckUsers). */
+  userRecheckMs: number
 }
 
 export interface LiveStats {
@@ -113,6 +115,9 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     }),
     delivered: new Counter({ name: 'fleetpulse_live_items_delivered_total', help: 'Feed items written to sockets (items x recipients)', labelNames: ['event'] as const, registers: [deps.registry] }),
     skipped: new Counter({ name: 'fleetpulse_live_backpressure_skips_total', help: 'Flushes a backed-up socket was skipped (its newest state is kept for it)', registers: [deps.registry] }),
+    userDisconnects: new Counter({
+      name: 'fleetpulse_live_user_disconnects_total', help: 'Sockets disconnected because their user was deactivated, deleted or changed', registers: [deps.registry],
+    }),
   }
   const countDelivered = (batch: Batch, recipients: number) => {
     if (recipients <= 0) return
@@ -147,8 +152,8 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     const feed = new SocketFeed(socket, principal, settings.alertBuffer, owing)
     feeds.set(socket.id, feed)
     void socket.join(userRoom(principal.userId))
-    // The access token's lifetime is the socket's: at its expiry the client reconnects with a fresh one
-    // (and a deactivated user, refused by then, stops receiving at the latest then).
+    // The access token's lifetime is the socket's: at its expiry the client reconnects with a fresh one.
+    // A user deactivated or changed before then is caught by recheckUsers.
     const expiresAt = (socket.data.principal as Principal).tokenExpiresAt
     const expiry = expiresAt ? setTimeout(() => socket.disconnect(true), Math.max(0, expiresAt * 1000 - Date.now())) : undefined
     expiry?.unref()
@@ -385,6 +390,35 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
   }, settings.coalesceMs)
   timer.unref()
 
+  /**
+   * The users of this node's sockets, read again in one query: a socket whose
+   * user was deactivated, deleted, or given another role or organization since
+   * it connected is disconnected (the client reconnects and joins as the user
+   * is now). Rooms were granted on the old permissions, so a changed role is
+   * not patched in place. Each node checks its own sockets, so it works
+   * whichever node made the change.
+   */
+  async function recheckUsers(): Promise<void> {
+    const ids = [...new Set([...feeds.values()].map((f) => f.principal.userId))]
+    if (ids.length === 0) return
+    const now = new Map((await deps.users.findByIds(ids)).map((u) => [u.id, u]))
+    for (const feed of feeds.values()) {
+      const was = feed.principal
+      const user = now.get(was.userId)
+      if (user && user.active && user.orgId === was.orgId && user.role === was.role) continue
+      log.info({ userId: was.userId, reason: !user ? 'deleted' : !user.active ? 'deactivated' : 'changed' }, 'live socket of a changed user disconnected')
+      metrics.userDisconnects.inc()
+      feed.socket.disconnect(true)
+    }
+  }
+  let rechecking = false
+  const recheckTimer = setInterval(() => {
+    if (rechecking) return
+    rechecking = true
+    recheckUsers().catch((err: unknown) => log.warn({ err }, 'live user recheck failed')).finally(() => (rechecking = false))
+  }, settings.userRecheckMs)
+  recheckTimer.unref()
+
   // Each node reads every live update: groups of its own, starting at the end.
   // The topics may not exist yet when the API starts before any stream process.
   const node = randomUUID()
@@ -419,6 +453,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     },
     close: async () => {
       clearInterval(timer)
+      clearInterval(recheckTimer)
       await Promise.all(subscriptions.map((s) => s.close()))
       io.disconnectSockets(true)
       // io.close() would also close the HTTP server, which the API owns.

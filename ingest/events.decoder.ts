@@ -51,7 +51,8 @@ export function decodeEvents(payload: Buffer, ctx: DecodeContext): DecodedEvents
       out.rejects.push(reject(ctx, ts.reason, ts.detail, JSON.stringify(item), index))
       return
     }
-    if (item.clip?.startTs !== undefined && typeof timeOf(item.clip.startTs, ctx.now) !== 'number') {
+    const clipStart = item.clip?.startTs === undefined ? null : timeOf(item.clip.startTs, ctx.now)
+    if (clipStart !== null && typeof clipStart !== 'number') {
       out.rejects.push(reject(ctx, 'schema_invalid', 'clip/startTs: must be epoch milliseconds or an ISO-8601 date-time from 2000 on', JSON.stringify(item), index))
       return
     }
@@ -70,6 +71,7 @@ export function decodeEvents(payload: Buffer, ctx: DecodeContext): DecodedEvents
       speed: item.speed ?? null,
       clipUrl: item.clip?.url ?? null,
       clipDurationS: item.clip?.durationS ?? null,
+      clipStartTs: clipStart,
       detail: item.detail ?? null,
     })
   })

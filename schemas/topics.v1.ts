@@ -97,6 +97,8 @@ export const DeviceEventV1 = Type.Object(
     speed: Type.Union([Type.Number(), Type.Null()]),
     clipUrl: Type.Union([Type.String(), Type.Null()]),
     clipDurationS: Type.Union([Type.Number(), Type.Null()]),
+    /** Where the clip starts, epoch ms; optional, so events from older producers still pass. */
+    clipStartTs: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
     detail: Type.Union([Type.String(), Type.Null()]),
   },
   { additionalProperties: false },

@@ -37,6 +37,7 @@ export class DeviceEventsRepository {
         speed: e.speed,
         clip_url: e.clipUrl,
         clip_duration_s: e.clipDurationS,
+        clip_start_ts: e.clipStartTs ?? null,
         detail: e.detail,
       })),
       clickhouse_settings: { insert_deduplication_token: dedupToken },

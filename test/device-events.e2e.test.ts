@@ -40,9 +40,10 @@ async function dashcam(name: string): Promise<ProvisionedVehicle & { eventsTopic
   return { vehicleId: v.body.id, deviceId: d.body.id, secret: d.body.secret, topic: d.body.topic, eventsTopic: `devices/${d.body.id}/events` }
 }
 
-interface EventRow { id: string; ts_ms: string; type: string; severity: string; lat: number | null; speed: number | null; clip_url: string | null; clip_duration_s: number | null; detail: string | null }
+interface EventRow { id: string; ts_ms: string; type: string; severity: string; lat: number | null; speed: number | null; clip_url: string | null; clip_duration_s: number | null; clip_start_ms: string | number | null; detail: string | null }
 const rowsOf = (vehicleId: string) => clickhouseRows<EventRow>(platform,
-  `SELECT id, toUnixTimestamp64Milli(ts) AS ts_ms, type, severity, lat, speed, clip_url, clip_duration_s, detail
+  `SELECT id, toUnixTimestamp64Milli(ts) AS ts_ms, type, severity, lat, speed, clip_url, clip_duration_s,
+          toUnixTimestamp64Milli(clip_start_ts) AS clip_start_ms, detail
      FROM device_events FINAL WHERE vehicle_id = {v:UUID} ORDER BY ts, id`, { v: vehicleId })
 
 describe('events from a device', () => {
@@ -69,7 +70,8 @@ describe('events from a device', () => {
       clip_url: 'https://clips.example.com/evt-1.mp4', clip_duration_s: 20, detail: 'rear impact',
     })
     expect(Number(rows[0]!.ts_ms)).toBe(t0)
-    expect(rows[1]).toMatchObject({ id: `${cam.deviceId}:${t0 + 1000}:harsh_braking`, severity: 'warning', lat: null, clip_url: null })
+    expect(Number(rows[0]!.clip_start_ms)).toBe(t0 - 10_000)
+    expect(rows[1]).toMatchObject({ id: `${cam.deviceId}:${t0 + 1000}:harsh_braking`, severity: 'warning', lat: null, clip_url: null, clip_start_ms: null })
     expect(rows[2]).toMatchObject({ type: 'other', severity: 'warning' })
 
     const mine = await waitFor(() => {

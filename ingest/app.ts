@@ -126,11 +126,14 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
     // Telemetry is not retained state: never let a device set a retained message.
     packet.retain = false
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+    const ctx = { device, mqttTopic: packet.topic, h3Resolution, maxPayloadBytes, now: Date.now() }
     if (packet.topic === telemetryTopic(device.deviceId)) {
-      return handleTelemetry(device, packet.topic, payload, done)
+      const { positions, rejects } = decodeTelemetry(payload, ctx)
+      return handoff(device, TOPICS.positions, positions, rejects, done, () => (counts.fixes += positions.length))
     }
     if (packet.topic === eventsTopic(device.deviceId)) {
-      return handleEvents(device, packet.topic, payload, done)
+      const { events, rejects } = decodeEvents(payload, ctx)
+      return handoff(device, TOPICS.deviceEvents, events, rejects, done, () => metrics.eventsPublished.inc(events.length))
     }
     // MQTT-3.3.5-2: an unauthorized PUBLISH is either acknowledged or the network
     // connection closed; we close it, so a misbehaving device sees it at once.
@@ -139,35 +142,19 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
     done(new Error(`topic not allowed: ${packet.topic}`))
   }
 
-  function handleTelemetry(device: DeviceIdentity, topic: string, payload: Buffer, done: (err?: Error | null) => void) {
-    const { positions, rejects } = decodeTelemetry(payload, {
-      device, mqttTopic: topic, h3Resolution, maxPayloadBytes, now: Date.now(),
-    })
-    const messages = positions.map((p) => ({ key: p.vehicleId, decoded: p }))
-    handoff(device, { topic: TOPICS.positions, messages }, rejects, done, () => (counts.fixes += positions.length))
-    for (const r of rejects) metrics.fixesInvalid.inc({ reason: r.reason })
-  }
-
-  function handleEvents(device: DeviceIdentity, topic: string, payload: Buffer, done: (err?: Error | null) => void) {
-    const { events, rejects } = decodeEvents(payload, {
-      device, mqttTopic: topic, h3Resolution, maxPayloadBytes, now: Date.now(),
-    })
-    const messages = events.map((e) => ({ key: e.vehicleId, decoded: e }))
-    handoff(device, { topic: TOPICS.deviceEvents, messages }, rejects, done, () => metrics.eventsPublished.inc(events.length))
-    for (const r of rejects) metrics.fixesInvalid.inc({ reason: r.reason })
-  }
-
   /**
    * The PUBACK waits for this callback: it is sent only once the bus accepted
    * every fix (or event) and DLQ record of the message. If the bus fails, the
    * client is disconnected without PUBACK, and keeps the message to send again.
    */
   function handoff(
-    device: DeviceIdentity, accepted: { topic: string; messages: BusMessage[] }, rejects: DlqRecordV1[],
+    device: DeviceIdentity, topic: string, items: Array<{ vehicleId: string }>, rejects: DlqRecordV1[],
     done: (err?: Error | null) => void, onPublished: () => void,
   ) {
+    for (const r of rejects) metrics.fixesInvalid.inc({ reason: r.reason })
+    const messages: BusMessage[] = items.map((item) => ({ key: item.vehicleId, decoded: item }))
     // Both publishes start in this tick, so one device's messages enter the bus in arrival order.
-    const fixes = accepted.messages.length ? bus.publish(accepted.topic, accepted.messages) : undefined
+    const fixes = messages.length ? bus.publish(topic, messages) : undefined
     const dlq = rejects.length ? bus.publish(TOPICS.dlq, rejects.map((r) => ({ key: device.vehicleId, value: encode(r) }))) : undefined
     // One promise in the common case (every fix good): this runs for every PUBLISH.
     const pending = fixes && dlq ? Promise.all([fixes, dlq]) : (fixes ?? dlq ?? Promise.resolve())
@@ -175,7 +162,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
       () => {
         onPublished()
         if (!rejects.length) counts.accepted++
-        else metrics.messages.inc({ result: accepted.messages.length ? 'partial' : 'rejected' })
+        else metrics.messages.inc({ result: messages.length ? 'partial' : 'rejected' })
         done(null)
       },
       (err: unknown) => {
@@ -183,7 +170,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
         metrics.messages.inc({ result: full ? 'bus_full' : 'bus_error' })
         // The device keeps the message and sends it again after reconnecting.
         if (full) log.warn({ deviceId: device.deviceId }, 'bus buffer full; withholding PUBACK and disconnecting')
-        else log.error({ err, deviceId: device.deviceId, topic: accepted.topic }, 'bus refused telemetry; withholding PUBACK and disconnecting')
+        else log.error({ err, deviceId: device.deviceId, topic }, 'bus refused telemetry; withholding PUBACK and disconnecting')
         done(err instanceof Error ? err : new Error(String(err)))
       },
     )

@@ -38,5 +38,16 @@ export async function findInOrg<T extends pg.QueryResultRow>(
   return rows[0]
 }
 
+/**
+ * Updates one row of an organization's table and answers it as `columns` read
+ * it, in the same statement (RETURNING). `sets` may use $3 onwards: `params`.
+ */
+export async function updateInOrg<T extends pg.QueryResultRow>(
+  db: Db, table: string, columns: string, orgId: string, id: string, sets: string, params: unknown[] = [],
+): Promise<T> {
+  const { rows } = await db.query<T>(`UPDATE ${table} SET ${sets} WHERE org_id = $1 AND id = $2 RETURNING ${columns}`, [orgId, id, ...params])
+  return rows[0]!
+}
+
 /** Postgres unique_violation: the caller turns it into a 409. */
 export const isUniqueViolation = (err: unknown): boolean => (err as { code?: string } | null)?.code === '23505'

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { CreateOrderBody, Order, OrderActivity, OrderStatus } from '../../schemas/orders.v1.js'
-import { findInOrg, isoSql, type Db } from '../db.js'
+import { findInOrg, isoSql, updateInOrg, type Db } from '../db.js'
 import { containsPattern, keysetPage, microsSql } from '../pagination.js'
 
 const stop = (p: 'pickup' | 'dropoff') => `json_build_object('address', ${p}_address, 'lat', ${p}_lat, 'lon', ${p}_lon,
@@ -121,31 +121,24 @@ export class OrdersRepository {
     return rows[0]
   }
 
-  async assign(db: Db, orgId: string, id: string, a: { driverId: string; vehicleId: string; loadFactor: number | null }): Promise<Order> {
-    await db.query(
-      `UPDATE orders SET status = 'assigned', driver_id = $3, vehicle_id = $4, load_factor = $5, assigned_at = now(), updated_at = now()
-        WHERE org_id = $1 AND id = $2`,
-      [orgId, id, a.driverId, a.vehicleId, a.loadFactor],
-    )
-    return (await this.get(orgId, id, db))!
+  assign(db: Db, orgId: string, id: string, a: { driverId: string; vehicleId: string; loadFactor: number | null }): Promise<Order> {
+    return updateInOrg<Order>(db, 'orders', COLUMNS, orgId, id,
+      `status = 'assigned', driver_id = $3, vehicle_id = $4, load_factor = $5, assigned_at = now(), updated_at = now()`,
+      [a.driverId, a.vehicleId, a.loadFactor])
   }
 
-  async setStatus(db: Db, orgId: string, id: string, change: StatusChange): Promise<Order> {
+  setStatus(db: Db, orgId: string, id: string, change: StatusChange): Promise<Order> {
     const sets = ['status = $3', 'status_reason = $4', 'updated_at = now()']
     if (change.stamp) sets.push(`${change.stamp} = now()`)
     if (change.status === 'delivered') sets.push('on_time = now() <= dropoff_to')
     if (['delivered', 'failed', 'cancelled'].includes(change.status)) sets.push('closed_at = now()')
     if (change.clearAssignment) sets.push('driver_id = NULL', 'vehicle_id = NULL', 'load_factor = NULL', 'assigned_at = NULL')
-    await db.query(`UPDATE orders SET ${sets.join(', ')} WHERE org_id = $1 AND id = $2`, [orgId, id, change.status, change.reason ?? null])
-    return (await this.get(orgId, id, db))!
+    return updateInOrg<Order>(db, 'orders', COLUMNS, orgId, id, sets.join(', '), [change.status, change.reason ?? null])
   }
 
-  async setProofOfDelivery(db: Db, orgId: string, id: string, documentId: string, recipient: string): Promise<Order> {
-    await db.query(
-      'UPDATE orders SET pod_document_id = $3, pod_recipient = $4, pod_at = now(), updated_at = now() WHERE org_id = $1 AND id = $2',
-      [orgId, id, documentId, recipient],
-    )
-    return (await this.get(orgId, id, db))!
+  setProofOfDelivery(db: Db, orgId: string, id: string, documentId: string, recipient: string): Promise<Order> {
+    return updateInOrg<Order>(db, 'orders', COLUMNS, orgId, id, 'pod_document_id = $3, pod_recipient = $4, pod_at = now(), updated_at = now()',
+      [documentId, recipient])
   }
 
   /** A page of the organization's orders, filtered, in the asked order (the cursor keeps its own). */

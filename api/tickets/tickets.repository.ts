@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import type { Ticket, TicketCategory, TicketEvent, TicketPriority, TicketStatus } from '../../schemas/tickets.v1.js'
-import { findInOrg, isoSql, type Db } from '../db.js'
+import { findInOrg, isoSql, updateInOrg, type Db } from '../db.js'
 import { containsPattern, keysetPage, microsSql } from '../pagination.js'
 
 const PHOTOS = `COALESCE((SELECT json_agg(d.id ORDER BY d.created_at, d.id) FROM documents d
@@ -77,26 +77,21 @@ export class TicketsRepository {
     return findInOrg<Ticket>(db, 'tickets', COLUMNS, orgId, id, true)
   }
 
-  async setStatus(db: Db, orgId: string, id: string, status: TicketStatus): Promise<Ticket> {
+  setStatus(db: Db, orgId: string, id: string, status: TicketStatus): Promise<Ticket> {
     // Reopening clears the resolution; resolving and closing stamp their time.
-    await db.query(
-      `UPDATE tickets SET status = $3, updated_at = now(),
-         resolved_at = CASE WHEN $3 = 'resolved' THEN now() WHEN $3 = 'open' THEN NULL ELSE resolved_at END,
-         closed_at = CASE WHEN $3 = 'closed' THEN now() WHEN $3 = 'open' THEN NULL ELSE closed_at END
-       WHERE org_id = $1 AND id = $2`,
-      [orgId, id, status],
-    )
-    return (await this.get(orgId, id, db))!
+    return updateInOrg<Ticket>(db, 'tickets', COLUMNS, orgId, id,
+      `status = $3, updated_at = now(),
+       resolved_at = CASE WHEN $3 = 'resolved' THEN now() WHEN $3 = 'open' THEN NULL ELSE resolved_at END,
+       closed_at = CASE WHEN $3 = 'closed' THEN now() WHEN $3 = 'open' THEN NULL ELSE closed_at END`,
+      [status])
   }
 
-  async setAssignee(db: Db, orgId: string, id: string, assigneeId: string | null): Promise<Ticket> {
-    await db.query('UPDATE tickets SET assignee_id = $3, updated_at = now() WHERE org_id = $1 AND id = $2', [orgId, id, assigneeId])
-    return (await this.get(orgId, id, db))!
+  setAssignee(db: Db, orgId: string, id: string, assigneeId: string | null): Promise<Ticket> {
+    return updateInOrg<Ticket>(db, 'tickets', COLUMNS, orgId, id, 'assignee_id = $3, updated_at = now()', [assigneeId])
   }
 
-  async touch(db: Db, orgId: string, id: string): Promise<Ticket> {
-    await db.query('UPDATE tickets SET updated_at = now() WHERE org_id = $1 AND id = $2', [orgId, id])
-    return (await this.get(orgId, id, db))!
+  touch(db: Db, orgId: string, id: string): Promise<Ticket> {
+    return updateInOrg<Ticket>(db, 'tickets', COLUMNS, orgId, id, 'updated_at = now()')
   }
 
   list(orgId: string, filter: TicketFilter, query: { limit?: number; sort?: string; cursor?: string }) {

@@ -105,13 +105,30 @@ export async function sortedPage<T extends { id: string; name: string }>(
 
 /**
  * A sort a list offers, for keysetPage: the cursor's letter (written lower
- * case for ascending, upper case for descending) and the SQL of its key, a
- * non-negative integer (epoch microseconds, a sequence number).
+ * case for ascending, upper case for descending), what rows are ordered by,
+ * and the cursor's key of a row, a non-negative integer (epoch microseconds,
+ * a sequence number). Build one with timeSort or integerSort.
  */
 export interface KeysetSort {
   letter: string
+  /** The rows' order: a plain column where it can be, so an index on (org_id, column, id) serves the page. */
+  orderSql: string
+  /** The cursor key of a row, as a bigint. */
   keySql: string
+  /** A cursor key (the placeholder of a bigint) as a value comparable with orderSql. */
+  fromKey: (placeholder: string) => string
 }
+
+/** Epoch microseconds of a timestamp column, as a keysetPage key. */
+const microsSql = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint`
+
+/** A sort by a timestamp column; the cursor carries its epoch microseconds, turned back exactly (integer interval arithmetic). */
+export const timeSort = (letter: string, column: string): KeysetSort => ({
+  letter, orderSql: column, keySql: microsSql(column), fromKey: (p) => `('epoch'::timestamptz + ${p}::bigint * interval '1 microsecond')`,
+})
+
+/** A sort by an integer expression (a sequence number, a rank), which is its own cursor key. */
+export const integerSort = (letter: string, sql: string): KeysetSort => ({ letter, orderSql: sql, keySql: sql, fromKey: (p) => `${p}::bigint` })
 
 /**
  * One page of `spec.from` filtered by `where` (placeholders numbered after
@@ -139,15 +156,16 @@ export async function keysetPage<T extends { id: string }>(
     }
     name = found[0]
     desc = letter !== letter.toLowerCase()
-    const key = spec.sorts[name]!.keySql
-    where.push(`(${key}, id) ${desc ? '<' : '>'} ($${params.push(query.cursor.slice(1, dot))}::bigint, $${params.push(query.cursor.slice(dot + 1))}::uuid)`)
+    const by = spec.sorts[name]!
+    const key = by.fromKey(`$${params.push(query.cursor.slice(1, dot))}`)
+    where.push(`(${by.orderSql}, id) ${desc ? '<' : '>'} (${key}, $${params.push(query.cursor.slice(dot + 1))}::uuid)`)
   }
   const sort = spec.sorts[name]!
   const dir = desc ? 'DESC' : 'ASC'
   const { rows } = await db.query<T & { cursorKey: string }>(
     `SELECT ${spec.columns}, (${sort.keySql})::text AS "cursorKey" FROM ${spec.from}
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY ${sort.keySql} ${dir}, id ${dir} LIMIT $${params.push(limit + 1)}`,
+      ORDER BY ${sort.orderSql} ${dir}, id ${dir} LIMIT $${params.push(limit + 1)}`,
     params,
   )
   const more = rows.length > limit
@@ -157,5 +175,3 @@ export async function keysetPage<T extends { id: string }>(
   return { items, nextCursor: last ? `${letter}${last.cursorKey}.${last.id}` : null }
 }
 
-/** Epoch microseconds of a timestamp column, as a keysetPage key. */
-export const microsSql = (column: string) => `(extract(epoch FROM ${column}) * 1000000)::bigint`

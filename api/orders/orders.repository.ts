@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { CreateOrderBody, Order, OrderActivity, OrderStatus } from '../../schemas/orders.v1.js'
 import { findInOrg, isoSql, updateInOrg, type Db } from '../db.js'
-import { containsPattern, keysetPage, microsSql } from '../pagination.js'
+import { containsPattern, integerSort, keysetPage, timeSort } from '../pagination.js'
 
 const stop = (p: 'pickup' | 'dropoff') => `json_build_object('address', ${p}_address, 'lat', ${p}_lat, 'lon', ${p}_lon,
   'window', json_build_object('from', ${isoSql(`${p}_from`)}, 'to', ${isoSql(`${p}_to`)}))`
@@ -27,9 +27,9 @@ const COLUMNS = `id, number, status, status_reason AS "statusReason", customer_r
 export const OPEN_STATUSES: readonly OrderStatus[] = ['assigned', 'picked_up', 'in_transit']
 
 const SORTS = {
-  createdAt: { letter: 'c', keySql: microsSql('created_at') },
-  number: { letter: 'n', keySql: 'seq' },
-  dueAt: { letter: 'd', keySql: microsSql('dropoff_to') },
+  createdAt: timeSort('c', 'created_at'),
+  number: integerSort('n', 'seq'),
+  dueAt: timeSort('d', 'dropoff_to'),
 }
 
 export interface OrderFilter {

@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { Ticket, TicketCategory, TicketEvent, TicketPriority, TicketStatus } from '../../schemas/tickets.v1.js'
 import { findInOrg, isoSql, updateInOrg, type Db } from '../db.js'
-import { containsPattern, keysetPage, microsSql } from '../pagination.js'
+import { containsPattern, integerSort, keysetPage, timeSort } from '../pagination.js'
 
 const PHOTOS = `COALESCE((SELECT json_agg(d.id ORDER BY d.created_at, d.id) FROM documents d
   WHERE d.org_id = tickets.org_id AND d.owner_type = 'ticket' AND d.owner_id = tickets.id), '[]'::json)`
@@ -12,9 +12,9 @@ const COLUMNS = `id, status, category, priority, description, source, opened_by 
   ${isoSql('created_at')} AS "createdAt", ${isoSql('updated_at')} AS "updatedAt"`
 
 const SORTS = {
-  createdAt: { letter: 'c', keySql: microsSql('created_at') },
-  updatedAt: { letter: 'u', keySql: microsSql('updated_at') },
-  priority: { letter: 'p', keySql: `CASE priority WHEN 'low' THEN 0 WHEN 'normal' THEN 1 WHEN 'high' THEN 2 ELSE 3 END` },
+  createdAt: timeSort('c', 'created_at'),
+  updatedAt: timeSort('u', 'updated_at'),
+  priority: integerSort('p', `CASE priority WHEN 'low' THEN 0 WHEN 'normal' THEN 1 WHEN 'high' THEN 2 ELSE 3 END`),
 }
 
 export interface NewTicket {

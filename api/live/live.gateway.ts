@@ -399,10 +399,12 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
    * whichever node made the change.
    */
   async function recheckUsers(): Promise<void> {
-    const ids = [...new Set([...feeds.values()].map((f) => f.principal.userId))]
-    if (ids.length === 0) return
-    const now = new Map((await deps.users.findByIds(ids)).map((u) => [u.id, u]))
-    for (const feed of feeds.values()) {
+    // Only the sockets there now: one that connects while the query runs is not in it, and was just authenticated anyway.
+    const checked = [...feeds.values()]
+    if (checked.length === 0) return
+    const now = new Map((await deps.users.findByIds([...new Set(checked.map((f) => f.principal.userId))])).map((u) => [u.id, u]))
+    for (const feed of checked) {
+      if (!feeds.has(feed.socket.id)) continue
       const was = feed.principal
       const user = now.get(was.userId)
       if (user && user.active && user.orgId === was.orgId && user.role === was.role) continue

@@ -244,11 +244,9 @@ export class AnalyticsProcessor {
     const repo = this.deps.repository
     const states = new Map<string, VehicleState>(await repo.checkpointsBefore(vehicles.map((v) => ({ ...v, beforeTs: v.fromTs }))))
     const from = vehicles.map((v) => ({ ...v, afterTs: states.get(v.vehicleId)?.lastTs ?? -1 }))
-    for (const v of from) {
-      if (deleteStale) await repo.deleteFrom(v.orgId, v.vehicleId, v.afterTs + 1)
-      // The facts already collected in this batch for the vehicle are rewritten by the rebuild.
-      dropVehicle(out, v.vehicleId)
-    }
+    if (deleteStale) await repo.deleteFrom(from.map((v) => ({ orgId: v.orgId, vehicleId: v.vehicleId, fromTs: v.afterTs + 1 })))
+    // The facts already collected in this batch for these vehicles are rewritten by the rebuild.
+    for (const v of from) dropVehicle(out, v.vehicleId)
     let fixes = 0
     const local = emptyFacts()
     for await (const page of repo.positionsAfterMany(from)) {

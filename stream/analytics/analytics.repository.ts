@@ -58,12 +58,21 @@ export class AnalyticsRepository {
     await Promise.all(inserts)
   }
 
-  /** Deletes a vehicle's derived facts and checkpoints from `fromTs` on (a recompute writes them again). */
-  async deleteFrom(orgId: string, vehicleId: string, fromTs: number): Promise<void> {
+  /**
+   * Deletes vehicles' derived facts and checkpoints, each from its own `fromTs`
+   * on (a rebuild writes them again): one statement per table for all of them.
+   */
+  async deleteFrom(spans: Array<{ orgId: string; vehicleId: string; fromTs: number }>): Promise<void> {
+    if (spans.length === 0) return
+    const query_params = {
+      orgs: [...new Set(spans.map((s) => s.orgId))], ids: spans.map((s) => s.vehicleId), keys: spans.map((s) => s.vehicleId),
+      from: spans.map((s) => s.fromTs),
+    }
     for (const [table, column] of REWRITTEN) {
       await this.ch.command({
-        query: `DELETE FROM ${table} WHERE org_id = {org:UUID} AND vehicle_id = {vehicle:UUID} AND ${column} >= fromUnixTimestamp64Milli({from:Int64})`,
-        query_params: { org: orgId, vehicle: vehicleId, from: fromTs },
+        query: `DELETE FROM ${table} WHERE org_id IN {orgs:Array(UUID)} AND vehicle_id IN {ids:Array(UUID)}
+                  AND toUnixTimestamp64Milli(${column}) >= transform(toString(vehicle_id), {keys:Array(String)}, {from:Array(Int64)}, toInt64(0))`,
+        query_params,
       })
     }
   }

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AppError } from './errors.js'
 import { permissionsOf, type Permission } from './permissions.js'
 import type { TokenService } from './auth/tokens.js'
-import type { UsersRepository } from './auth/users.repository.js'
+import type { UserRecord, UsersRepository } from './auth/users.repository.js'
 
 export interface Principal {
   userId: string
@@ -54,19 +54,22 @@ export function auditContext(req: FastifyRequest) {
   }
 }
 
+/** Who a user may act as now, in `orgId`: undefined when deactivated or in another organization. */
+export function principalOfUser(user: UserRecord | undefined, orgId: string): Principal | undefined {
+  if (!user || !user.active || user.orgId !== orgId) return undefined
+  return { userId: user.id, orgId: user.orgId, email: user.email, role: user.role, permissions: permissionsOf(user.role, user.isPlatformAdmin) }
+}
+
+/** Whether two principals may do exactly the same things (same user, organization and permissions). */
+export function samePowers(a: Principal, b: Principal): boolean {
+  return a.userId === b.userId && a.orgId === b.orgId && a.permissions.size === b.permissions.size && [...a.permissions].every((p) => b.permissions.has(p))
+}
+
 export async function authenticateToken(token: string, tokens: TokenService, users: UsersRepository): Promise<Principal | undefined> {
   const claims = tokens.verifyAccess(token)
   if (!claims) return undefined
-  const user = await users.findById(claims.userId)
-  if (!user || !user.active || user.orgId !== claims.orgId) return undefined
-  return {
-    userId: user.id,
-    orgId: user.orgId,
-    email: user.email,
-    role: user.role,
-    permissions: permissionsOf(user.role, user.isPlatformAdmin),
-    ...(claims.exp !== undefined ? { tokenExpiresAt: claims.exp } : {}),
-  }
+  const principal = principalOfUser(await users.findById(claims.userId), claims.orgId)
+  return principal && claims.exp !== undefined ? { ...principal, tokenExpiresAt: claims.exp } : principal
 }
 
 /** A registered route and what it requires, as the access hook enforces it. */

@@ -40,7 +40,7 @@ export class SocketFeed {
   /** `owing`: the gateway's set of feeds owed anything, so a flush visits those, not every socket. */
   constructor(
     readonly socket: Socket, public principal: Principal, private readonly alertCap: number,
-    private readonly owing: Set<SocketFeed> = new Set(),
+    private readonly owing: Set<SocketFeed>,
   ) {}
 
   private get engine(): EngineInternals {

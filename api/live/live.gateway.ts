@@ -29,7 +29,7 @@ import {
 } from '../../schemas/live.v1.js'
 import { LiveAlertV1, LiveEtaV1, LiveOrderV1, LivePositionV1, TOPICS } from '../../schemas/topics.v1.js'
 import '../../schemas/formats.js'
-import { authenticateToken, type Principal } from '../access.js'
+import { authenticateToken, principalOfUser, samePowers, type Principal } from '../access.js'
 import type { TokenService } from '../auth/tokens.js'
 import type { UsersRepository } from '../auth/users.repository.js'
 import { SocketFeed, emitBatch, type ViewportSub } from './live.feeds.js'
@@ -392,11 +392,12 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
 
   /**
    * The users of this node's sockets, read again in one query: a socket whose
-   * user was deactivated, deleted, or given another role or organization since
-   * it connected is disconnected (the client reconnects and joins as the user
-   * is now). Rooms were granted on the old permissions, so a changed role is
-   * not patched in place. Each node checks its own sockets, so it works
-   * whichever node made the change.
+   * user was deactivated, deleted, moved to another organization, or may now
+   * do other things (role, platform admin) than when it joined is disconnected
+   * (the client reconnects and joins as the user is now). Rooms were granted on
+   * the old permissions, so they are not patched in place. Each node checks its
+   * own sockets, so it works whichever node made the change. The rule is the
+   * one authenticateToken applies (principalOfUser).
    */
   async function recheckUsers(): Promise<void> {
     // Only the sockets there now: one that connects while the query runs is not in it, and was just authenticated anyway.
@@ -406,9 +407,9 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
     for (const feed of checked) {
       if (!feeds.has(feed.socket.id)) continue
       const was = feed.principal
-      const user = now.get(was.userId)
-      if (user && user.active && user.orgId === was.orgId && user.role === was.role) continue
-      log.info({ userId: was.userId, reason: !user ? 'deleted' : !user.active ? 'deactivated' : 'changed' }, 'live socket of a changed user disconnected')
+      const is = principalOfUser(now.get(was.userId), was.orgId)
+      if (is && samePowers(is, was)) continue
+      log.info({ userId: was.userId, reason: is ? 'changed' : 'deleted, deactivated or moved' }, 'live socket of a changed user disconnected')
       metrics.userDisconnects.inc()
       feed.socket.disconnect(true)
     }

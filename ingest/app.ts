@@ -59,6 +59,9 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
   const log = deps.logger.child({ component: 'ingest' })
   const metrics = createIngestMetrics(deps.registry)
   const counts = metrics.perPublish
+  // What handoff() counts once the bus took a message's items (made once, not per PUBLISH).
+  const countFixes = (n: number) => void (counts.fixes += n)
+  const countEvents = (n: number) => metrics.eventsPublished.inc(n)
   const identities = new WeakMap<Client, DeviceIdentity>()
   // Client ids of persistent sessions, by owning device: a clean=false session
   // outlives its connection, and another device must not resume it.
@@ -129,11 +132,11 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
     const ctx = { device, mqttTopic: packet.topic, h3Resolution, maxPayloadBytes, now: Date.now() }
     if (packet.topic === telemetryTopic(device.deviceId)) {
       const { positions, rejects } = decodeTelemetry(payload, ctx)
-      return handoff(device, TOPICS.positions, positions, rejects, done, () => (counts.fixes += positions.length))
+      return handoff(device, TOPICS.positions, positions, rejects, done, countFixes)
     }
     if (packet.topic === eventsTopic(device.deviceId)) {
       const { events, rejects } = decodeEvents(payload, ctx)
-      return handoff(device, TOPICS.deviceEvents, events, rejects, done, () => metrics.eventsPublished.inc(events.length))
+      return handoff(device, TOPICS.deviceEvents, events, rejects, done, countEvents)
     }
     // MQTT-3.3.5-2: an unauthorized PUBLISH is either acknowledged or the network
     // connection closed; we close it, so a misbehaving device sees it at once.
@@ -149,7 +152,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
    */
   function handoff(
     device: DeviceIdentity, topic: string, items: Array<{ vehicleId: string }>, rejects: DlqRecordV1[],
-    done: (err?: Error | null) => void, onPublished: () => void,
+    done: (err?: Error | null) => void, onPublished: (items: number) => void,
   ) {
     for (const r of rejects) metrics.fixesInvalid.inc({ reason: r.reason })
     const messages: BusMessage[] = items.map((item) => ({ key: item.vehicleId, decoded: item }))
@@ -160,7 +163,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
     const pending = fixes && dlq ? Promise.all([fixes, dlq]) : (fixes ?? dlq ?? Promise.resolve())
     pending.then(
       () => {
-        onPublished()
+        onPublished(messages.length)
         if (!rejects.length) counts.accepted++
         else metrics.messages.inc({ result: messages.length ? 'partial' : 'rejected' })
         done(null)

@@ -225,26 +225,24 @@ export class AnalyticsService {
 
   async requestReplay(who: Principal, body: { vehicleIds?: string[]; from: string }, meta: RequestMeta): Promise<Replay> {
     const from = instantOf(body.from, 'from')
-    let ids = body.vehicleIds
-    if (ids) {
+    const ids = body.vehicleIds
+      ?? (await this.pool.query<{ id: string }>('SELECT id FROM vehicles WHERE org_id = $1 ORDER BY id', [who.orgId])).rows.map((r) => r.id)
+    if (body.vehicleIds) {
       const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM vehicles WHERE org_id = $1 AND id = ANY($2::uuid[])', [who.orgId, ids])
       const known = new Set(rows.map((r) => r.id))
       const missing = ids.filter((id) => !known.has(id))
       if (missing.length > 0) throw new AppError('not_found', `no such vehicle: ${missing.slice(0, 5).join(', ')}`)
-    } else {
-      ids = (await this.pool.query<{ id: string }>('SELECT id FROM vehicles WHERE org_id = $1 ORDER BY id', [who.orgId])).rows.map((r) => r.id)
     }
-    const vehicleIds = ids
     // The request and its audit row are one transaction: no replay runs unaudited.
     return withTransaction(this.pool, async (db) => {
       const { rows } = await db.query<ReplayRow>(
         `INSERT INTO analytics_replays (org_id, requested_by, vehicle_ids, from_ts, to_ts) VALUES ($1, $2, $3, $4, now()) RETURNING ${REPLAY_COLUMNS}`,
-        [who.orgId, who.userId, vehicleIds, new Date(from)],
+        [who.orgId, who.userId, ids, new Date(from)],
       )
       const replay = replayOf(rows[0]!)
       await this.audit.record({
         orgId: who.orgId, actorId: who.userId, actorEmail: who.email, action: 'analytics.replay_requested', entityType: 'analytics_replay',
-        entityId: replay.id, after: { vehicleIds, from: replay.from }, ...meta,
+        entityId: replay.id, after: { vehicleIds: ids, from: replay.from }, ...meta,
       }, db)
       return replay
     })

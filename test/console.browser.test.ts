@@ -145,7 +145,9 @@ describe.skipIf(!HAVE_CHROMIUM)('the dispatcher console in Chromium', () => {
     await waitFor(async () => (await vehicleIds()).length >= FLEET, { what: '2,000 vehicles in the console', timeoutMs: 30_000 })
     const timer = setInterval(() => void publish(), 500)
     try {
-      // Frame intervals and long tasks over 5 s while the whole fleet moves.
+      // Frame intervals and long tasks over 5 s while the whole fleet moves: printed, not asserted, because
+      // a shared CI machine sets them as much as the console does. `npm run bench -- --modes console`
+      // measures them (medians of repeats, other load reported alongside).
       const frames = await page.evaluate(() => new Promise<{ intervals: number[]; longTasks: number }>((resolve) => {
         const intervals: number[] = []
         let longTasks = 0
@@ -163,12 +165,25 @@ describe.skipIf(!HAVE_CHROMIUM)('the dispatcher console in Chromium', () => {
       const sorted = [...frames.intervals].sort((a, b) => a - b)
       const p95 = sorted[Math.floor(sorted.length * 0.95)]!
       console.log(`2,000 vehicles: ${frames.intervals.length} frames in 5 s, p95 frame interval ${p95.toFixed(1)} ms, ${frames.longTasks} long tasks`)
-      expect(frames.intervals.length).toBeGreaterThan(5 * 20)
-      expect(p95).toBeLessThan(100)
+
+      // It keeps up while they move: every vehicle shows a fix published after this point (4,000 updates/s)…
+      const behind = (from: number) => page.evaluate(({ vehicles, from }) => {
+        const fp = (window as unknown as { fleetpulse: { position(id: string): { ts: string } | null } }).fleetpulse
+        return vehicles.filter((id) => !(Date.parse(fp.position(id)?.ts ?? '') >= from)).length
+      }, { vehicles: ids, from })
+      const since = Date.now()
+      await waitFor(async () => (await behind(since)) === 0, { what: 'every one of 2,000 vehicles showing a fresh fix', timeoutMs: 30_000 })
+      // …each on the map, and the page still answers the dispatcher: a search filters the list meanwhile.
+      expect((await Promise.all(ids.slice(0, 50).map(screenOf))).every(Boolean)).toBe(true)
+      await page.fill('#search', 'Bulk 1999')
+      await expect.poll(async () => (await page.$$('#vehicle-list .row')).length, { timeout: 30_000 }).toBe(1)
+      await page.fill('#search', '')
+      const afterSearch = Date.now()
+      await waitFor(async () => (await behind(afterSearch)) === 0, { what: 'every vehicle fresh again after the search', timeoutMs: 30_000 })
     } finally {
       clearInterval(timer)
     }
     await page.screenshot({ path: path.join(RESULTS, 'console-2000.png') })
     expect(problems, problems.join('\n')).toEqual([])
-  }, 120_000)
+  }, 180_000)
 })

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { ProvisionedDevice } from '../sim/fleet.js'
+import type { ConsoleFigures } from './console.mode.js'
 import type { LiveFigures } from './live.mode.js'
 import type { BenchOptions, ModeName } from './options.js'
 import { runPhase, type PhaseDeps, type PhaseResult, type PhaseSpec } from './phase.js'
@@ -25,6 +26,8 @@ export interface ModeRun {
   phases: PhaseResult[]
   /** The live mode's figures (it has no phases). */
   live?: LiveFigures
+  /** The console mode's figures (it has no phases either). */
+  console?: ConsoleFigures
   /** The query section's figures (mode `query`, which has no phases). */
   query?: QuerySection
   notes: string[]

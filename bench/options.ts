@@ -1,7 +1,7 @@
 /** Command-line options of `npm run bench`, validated into one typed object. */
 import { parseArgs } from 'node:util'
 
-export const MODES = ['embedded', 'kafka', 'aedes', 'mosquitto', 'live', 'query'] as const
+export const MODES = ['embedded', 'kafka', 'aedes', 'mosquitto', 'live', 'console', 'query'] as const
 export type ModeName = (typeof MODES)[number]
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -16,8 +16,9 @@ export const USAGE = `Usage: npm run bench -- [options]
   --catchup-timeout S  longest wait for ClickHouse to catch up after the load stops (default 60)
   --live-clients N     live mode: Socket.IO clients, each watching the whole organization (default 100)
   --live-vehicles N    live mode: simulated vehicles driving over MQTT (default 500)
-  --live-hz H          live mode: fixes per second per vehicle, may be fractional (default 1)
-  --live-coalesce MS   live mode: LIVE_COALESCE_MS of the platform (default 250)
+  --live-hz H          live and console modes: fixes per second per vehicle, may be fractional (default 1)
+  --live-coalesce MS   LIVE_COALESCE_MS of every fleetpulse started (default 250)
+  --console-vehicles N console mode: vehicles driving over MQTT at --live-hz while Chromium shows them (default 2000)
   --positions N        query: positions generated in chDB (default 10000000; 10,000 per vehicle)
   --query-reps N       query: timed repetitions of each read (default 50)
   --kafka-brokers B    Kafka bootstrap (default 127.0.0.1:9092)
@@ -41,6 +42,8 @@ export interface BenchOptions {
   liveVehicles: number
   liveHz: number
   liveCoalesceMs: number
+  /** Console section: vehicles on the dispatcher console. */
+  consoleVehicles: number
   /** Query section: positions to generate, and timed repetitions of each read. */
   positions: number
   queryRepetitions: number
@@ -96,6 +99,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       'live-vehicles': { type: 'string' },
       'live-hz': { type: 'string' },
       'live-coalesce': { type: 'string' },
+      'console-vehicles': { type: 'string' },
       positions: { type: 'string' },
       'query-reps': { type: 'string' },
       'kafka-brokers': { type: 'string', default: '127.0.0.1:9092' },
@@ -119,6 +123,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     liveVehicles: num(v['live-vehicles'], 'live-vehicles', 500, 1, 20_000),
     liveHz: positive(v['live-hz'], 'live-hz', 1, 100),
     liveCoalesceMs: num(v['live-coalesce'], 'live-coalesce', 250, 10, 10_000),
+    consoleVehicles: num(v['console-vehicles'], 'console-vehicles', 2000, 1, 20_000),
     positions: num(v.positions, 'positions', 10_000_000, 1_000, 1_000_000_000),
     queryRepetitions: num(v['query-reps'], 'query-reps', 50, 1, 10_000),
     kafkaBrokers: v['kafka-brokers'],

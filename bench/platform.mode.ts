@@ -15,7 +15,7 @@ import path from 'node:path'
 import { ApiClient, provisionFleet } from '../sim/fleet.js'
 import { CONSUMER_LAG, LIVE_PUBLISHED, SINK_STAGE, WRITE_FAILURES, WRITTEN, scrape, total, type Scrape } from './metrics.js'
 import { benchSelf, closeHelper, newRun, runPhases, startLoadgen, startProbe, watch, type ModeContext, type ModeRun } from './mode.js'
-import { listenerPid, withChildren, type WatchedProcess } from './procstat.js'
+import { listenerPid, withDescendants, type WatchedProcess } from './procstat.js'
 import { captureOutput, makeTempDir, onInterrupt, removeTempDir, stopChild, track, waitFor } from './processes.js'
 import { REPO_ROOT } from './rpc.js'
 import { createScratchDatabase, deleteKafkaNamespace, runTag, servicesDown } from './services.js'
@@ -160,7 +160,7 @@ function externalServers(ctx: ModeContext): WatchedProcess[] {
   const postgres = listenerPid(Number(new URL(ctx.opts.postgresUrl).port || 5432))
   const servers: WatchedProcess[] = []
   if (kafka) servers.push(watch('kafka broker', kafka))
-  if (postgres) servers.push({ name: 'postgresql (all backends)', pids: () => withChildren(postgres) })
+  if (postgres) servers.push({ name: 'postgresql (all backends)', pids: () => withDescendants(postgres) })
   return servers
 }
 
@@ -171,7 +171,7 @@ export async function runEmbedded(ctx: ModeContext): Promise<ModeRun> {
   let fp: Fleetpulse | undefined
   try {
     const started = performance.now()
-    fp = await startFleetpulse('fleetpulse all', ['all'], fleetpulseEnv({ DATA_DIR: dataDir }))
+    fp = await startFleetpulse('fleetpulse all', ['all'], fleetpulseEnv({ DATA_DIR: dataDir, LIVE_COALESCE_MS: String(ctx.opts.liveCoalesceMs) }))
     run.setup.startS = (performance.now() - started) / 1000
     await drive(ctx, run, fp, fp, [watch('fleetpulse all', fp.child.pid)])
   } catch (err) {
@@ -198,7 +198,7 @@ export async function runKafka(ctx: ModeContext): Promise<ModeRun> {
   const dataDir = makeTempDir('fleetpulse-bench-')
   const started: Fleetpulse[] = []
   try {
-    const shared = { DATABASE_URL: db.url, KAFKA_BROKERS: ctx.opts.kafkaBrokers, BUS_NAMESPACE: namespace }
+    const shared = { DATABASE_URL: db.url, KAFKA_BROKERS: ctx.opts.kafkaBrokers, BUS_NAMESPACE: namespace, LIVE_COALESCE_MS: String(ctx.opts.liveCoalesceMs) }
     const t0 = performance.now()
     // stream+api first: it migrates, creates the admin and the topics; ingest lets devices in last.
     const stream = await startFleetpulse('fleetpulse stream api', ['stream', 'api'], fleetpulseEnv({ ...shared, DATA_DIR: path.join(dataDir, 'stream') }))

@@ -86,6 +86,15 @@ export function listenerPid(port: number): number | undefined {
   }
 }
 
+/** The kernel's name of a process (/proc/PID/comm); '' once it has exited. */
+export function commandName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim()
+  } catch {
+    return ''
+  }
+}
+
 function parentOf(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -95,12 +104,19 @@ function parentOf(pid: number): number | undefined {
   }
 }
 
-/** `pid` and its direct children as they are now: PostgreSQL's postmaster and its backends. */
-export function withChildren(pid: number): number[] {
-  const pids = [pid]
+/**
+ * `pid` and all its descendants as they are now: PostgreSQL's postmaster and
+ * its backends, Chromium's browser process and its zygote's renderers.
+ */
+export function withDescendants(pid: number): number[] {
+  const children = new Map<number, number[]>()
   for (const entry of readdirSync('/proc')) {
-    if (/^\d+$/.test(entry) && parentOf(Number(entry)) === pid) pids.push(Number(entry))
+    if (!/^\d+$/.test(entry)) continue
+    const parent = parentOf(Number(entry))
+    if (parent !== undefined) children.set(parent, [...(children.get(parent) ?? []), Number(entry)])
   }
+  const pids = [pid]
+  for (let i = 0; i < pids.length; i++) pids.push(...(children.get(pids[i]!) ?? []))
   return pids
 }
 

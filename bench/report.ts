@@ -5,6 +5,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { ModeRun } from './mode.js'
+import type { ConsoleFigures } from './console.mode.js'
 import type { LiveFigures } from './live.mode.js'
 import type { BenchOptions } from './options.js'
 import { QUERY_TARGET_MS, type ModeSummary, type PhaseFigures, type TargetResult } from './summary.js'
@@ -34,7 +35,7 @@ function catchUp(p: PhaseFigures): string {
 }
 
 /** The load modes: everything but the query section, which has tables of its own. */
-const loadModes = (summary: ModeSummary[]) => summary.filter((s) => s.mode !== 'query' && s.mode !== 'live')
+const loadModes = (summary: ModeSummary[]) => summary.filter((s) => s.mode !== 'query' && s.mode !== 'live' && s.mode !== 'console')
 
 function throughputTable(summary: ModeSummary[]): Table {
   const rows = loadModes(summary).map((s): Row => {
@@ -91,6 +92,27 @@ function liveTable(runs: ModeRun[]): Table {
     headers: [
       'run', 'clients x vehicles', 'fixes accepted / offered per s', 'delivered items/s', 'least client items/s', 'fix → client p50 / p99 ms',
       'server CPU cores', 'server RSS / peak MiB', 'event loop p99 max ms', 'backpressure skips', 'other load (cores)',
+    ],
+    rows,
+    textColumns: 1,
+  }
+}
+
+function consoleTable(runs: ModeRun[]): Table {
+  const rows = runs.flatMap((r): Row[] => {
+    const c: ConsoleFigures | undefined = r.console
+    if (!c) return r.mode === 'console' ? [[`repeat ${r.repeat}`, (r.skipped ?? r.error ?? 'no result').split('\n')[0]!, '', '', '', '', '', '', '', '']] : []
+    return [[
+      `repeat ${r.repeat}`, num(c.vehicles), `${num(c.acceptedPerS)} / ${num(c.offeredPerS)}`, num(c.fps, 1),
+      `${num(c.frameP50Ms, 1)} / ${num(c.frameP95Ms, 1)} / ${num(c.frameP99Ms, 1)} / ${num(c.frameMaxMs)}`, `${num(c.longTasks)} (${num(c.longTaskMs)} ms)`,
+      pair(c.shownAgeP50Ms, c.shownAgeP99Ms), `${num(c.browserCores, 2)} / ${num(c.browserPeakRssMiB)}`, num(c.serverCores, 2), num(c.otherCores, 2),
+    ]]
+  })
+  return {
+    title: 'Dispatcher console in headless Chromium (vehicles driving over MQTT, the whole organization on the map and in the list)',
+    headers: [
+      'run', 'vehicles', 'fixes accepted / offered per s', 'frames/s', 'frame interval p50 / p95 / p99 / max ms', 'long tasks (total)',
+      'shown fix age p50 / p99 ms', 'chromium cores / peak RSS MiB', 'server CPU cores', 'other load (cores)',
     ],
     rows,
     textColumns: 1,
@@ -171,7 +193,7 @@ export interface Report {
 
 function tables(r: Report): Table[] {
   const all = [
-    throughputTable(r.summary), latencyTable(r.summary, r.options.latencyRate), liveTable(r.runs), queryTable(r.summary), targetTable(r.targets),
+    throughputTable(r.summary), latencyTable(r.summary, r.options.latencyRate), liveTable(r.runs), consoleTable(r.runs), queryTable(r.summary), targetTable(r.targets),
     processTable(r.summary), queryDataTable(r.summary),
   ]
   return all.filter((t) => t.rows.length > 0)
@@ -190,6 +212,14 @@ function footnotes(r: Report): string[] {
       `live: ${r.options.liveClients} clients joined to the organization room, ${r.options.liveVehicles} vehicles at ${r.options.liveHz} fix/s each, ` +
         `LIVE_COALESCE_MS=${r.options.liveCoalesceMs} (at most one item per vehicle per interval and client); latency = arrival − fix time, timed on ` +
         'the first 10 clients, coalescing wait included; the clients run in one helper process on the same machine.',
+    )
+  }
+  if (r.options.modes.includes('console')) {
+    notes.push(
+      `console: ${r.options.consoleVehicles} vehicles at ${r.options.liveHz} fix/s each into fleetpulse all (embedded), LIVE_COALESCE_MS=${r.options.liveCoalesceMs}; ` +
+        "one headless Chromium page (1400×900) logged in as the admin; frame intervals are requestAnimationFrame's, long tasks the page's " +
+        'PerformanceObserver entries (main-thread work over 50 ms); shown fix age = wall clock − fix time of every vehicle the page shows, at the end ' +
+        'of the window (the fix interval, pipeline and coalescing included); headless Chromium draws without a GPU, on the same 2 cores.',
     )
   }
   if (r.options.modes.includes('query')) {

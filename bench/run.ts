@@ -9,6 +9,7 @@ import { readdirSync, statSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { runAedes, runMosquitto } from './baseline.mode.js'
+import { runConsole } from './console.mode.js'
 import { runLive } from './live.mode.js'
 import type { ModeContext, ModeRun } from './mode.js'
 import { parseOptions, USAGE, UsageError, type BenchOptions, type ModeName } from './options.js'
@@ -25,6 +26,7 @@ const RUNNERS: Record<ModeName, (ctx: ModeContext) => Promise<ModeRun>> = {
   aedes: runAedes,
   mosquitto: runMosquitto,
   live: runLive,
+  console: runConsole,
   query: runQuery,
 }
 

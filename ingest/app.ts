@@ -197,7 +197,7 @@ export async function buildIngest(deps: IngestDeps): Promise<Ingest> {
 
   // Every ingest process reads every device change: a group of its own, from now on.
   const control = await bus.subscribe(
-    { topic: TOPICS.deviceControl, groupId: `ingest-control-${randomUUID()}`, fromBeginning: false, commitIntervalMs: 1000 },
+    { topic: TOPICS.deviceControl, groupId: `ingest-control-${randomUUID()}`, fromBeginning: false, commitIntervalMs: 1000, ephemeral: true },
     async (batch) => {
       for (const change of decodeBatch(batch, checkControl, (m) => log.error({ offset: m.offset }, 'malformed control.devices.v1 message; skipped'))) {
         for (const client of clientsByDevice.get(change.deviceId) ?? []) {

@@ -4,6 +4,7 @@
  * Topic names are unique per test, so tests never share state on Kafka.
  */
 import { randomUUID } from 'node:crypto'
+import { Kafka, logLevel } from 'kafkajs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BusFullError, type Bus, type ConsumedBatch } from '../core/bus/bus.js'
 import { KafkaBus } from '../core/bus/kafka.bus.js'
@@ -130,6 +131,25 @@ describe.each(implementations)('%s bus contract', (_name, make) => {
     expect(second.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `c${i}`).sort())
   })
 
+  it('forgets an ephemeral group when its member leaves: under the same id it comes back where it is told, not where it left off', async () => {
+    const bus = make({ partitions: 2 })
+    const topic = unique('ephemeral')
+    await bus.ensureTopics([topic])
+    const node = { topic, groupId: `node-${randomUUID()}`, fromBeginning: false, ephemeral: true }
+    const first: string[] = []
+    const sub = await bus.subscribe(node, async (b) => void first.push(...b.messages.map((m) => m.value.toString())))
+    await bus.publish(topic, Array.from({ length: 10 }, (_, i) => msg(`k${i}`, `a${i}`)))
+    await waitFor(() => first.length === 10 || undefined)
+    expect(await bus.drain(10_000)).toBe(true)
+    await sub.close()
+    // Published while nobody reads: a group that kept its offsets would read these on its return.
+    await bus.publish(topic, Array.from({ length: 10 }, (_, i) => msg(`k${i}`, `b${i}`)))
+    const again: string[] = []
+    await bus.subscribe(node, async (b) => void again.push(...b.messages.map((m) => m.value.toString())))
+    await bus.publish(topic, Array.from({ length: 10 }, (_, i) => msg(`k${i}`, `c${i}`)))
+    await waitFor(() => again.length >= 10 || undefined)
+    expect(again.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `c${i}`).sort())
+  })
 })
 
 describe('in-process bus', () => {
@@ -226,6 +246,40 @@ if (process.env.KAFKA_BROKERS) {
       await waitFor(() => (seen === 50 ? true : undefined), { what: 'all 50 handled' })
       expect(await bus.drain(10_000)).toBe(true)
       await waitFor(() => (bus.lag()[0]?.lag === 0 ? true : undefined), { what: 'lag back to 0' })
+    })
+  })
+
+  describe('kafka bus groups', () => {
+    it("deletes an ephemeral group from Kafka when its subscription or the bus closes, and keeps a shared group's offsets", async () => {
+      const admin = new Kafka({ clientId: 'fleetpulse-test-admin', brokers, logLevel: logLevel.NOTHING }).admin()
+      await admin.connect()
+      try {
+        const groups = async () => new Set((await admin.listGroups()).groups.map((g) => g.groupId))
+        const bus = track(new KafkaBus({ brokers, clientId: 'fleetpulse-test', partitions: 2, logger }))
+        const topic = unique('groups')
+        await bus.ensureTopics([topic])
+        const shared = `shared-${randomUUID()}`
+        const closed = `closed-${randomUUID()}`
+        const atShutdown = `shutdown-${randomUUID()}`
+        let seen = 0
+        const count = async (b: ConsumedBatch) => void (seen += b.messages.length)
+        await bus.subscribe({ topic, groupId: shared, fromBeginning: true }, count)
+        const sub = await bus.subscribe({ topic, groupId: closed, fromBeginning: true, ephemeral: true }, count)
+        await bus.subscribe({ topic, groupId: atShutdown, fromBeginning: true, ephemeral: true }, count)
+        await bus.publish(topic, Array.from({ length: 10 }, (_, i) => msg(`k${i}`, String(i))))
+        await waitFor(() => seen === 30 || undefined, { what: 'each group reading the 10 messages' })
+        expect(await bus.drain(10_000)).toBe(true)
+        for (const g of [shared, closed, atShutdown]) expect((await groups()).has(g)).toBe(true)
+        await sub.close()
+        expect((await groups()).has(closed)).toBe(false)
+        await bus.close()
+        const left = await groups()
+        expect(left.has(atShutdown)).toBe(false)
+        expect(left.has(shared)).toBe(true)
+        await admin.deleteGroups([shared])
+      } finally {
+        await admin.disconnect()
+      }
     })
   })
 

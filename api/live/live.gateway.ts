@@ -427,7 +427,7 @@ export async function startLive(deps: LiveDeps): Promise<LiveGateway> {
   const node = randomUUID()
   await deps.bus.ensureTopics([TOPICS.livePositions, TOPICS.liveEtas, TOPICS.liveAlerts, TOPICS.liveOrders])
   const consume = <T extends TSchema>(topic: string, name: string, check: TypeCheck<T>, handle: (v: import('@sinclair/typebox').Static<T>) => void) =>
-    deps.bus.subscribe({ topic, groupId: `api-live-${node}-${name}`, fromBeginning: false, maxBatchSize: 2000, commitIntervalMs: 1000 }, async (batch) => {
+    deps.bus.subscribe({ topic, groupId: `api-live-${node}-${name}`, fromBeginning: false, maxBatchSize: 2000, commitIntervalMs: 1000, ephemeral: true }, async (batch) => {
       const values = decodeBatch(batch, check, (m) => log.error({ topic, offset: m.offset, partition: m.partition }, `malformed ${topic} message; skipped`))
       for (const value of values) handle(value)
     })

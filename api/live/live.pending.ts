@@ -72,7 +72,7 @@ export class Pending {
    * Drops what a snapshot already carries: the state (the snapshot is newer
    * than anything held back), and the alerts it lists, so none arrives twice.
    */
-  clearState(snapshotAlerts: ReadonlyArray<{ id: string }> = []): void {
+  clearState(snapshotAlerts: ReadonlyArray<{ id: string }>): void {
     this.positions.clear()
     this.gone.clear()
     this.etas.clear()

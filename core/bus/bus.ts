@@ -79,6 +79,13 @@ export interface SubscribeOptions {
    * commit still never covers a message whose handler has not resolved.
    */
   commitIntervalMs?: number
+  /**
+   * The group is this process's alone (a per-node reader under a group id of
+   * its own): it is deleted when its last member here leaves, so restarts do
+   * not leave groups behind. A process that is killed leaves it to Kafka,
+   * which forgets an empty group with its offsets (offsets.retention.minutes).
+   */
+  ephemeral?: boolean
 }
 
 /** publish() refused at once because too much already waits; the caller must not acknowledge. */

@@ -74,8 +74,31 @@ function kafkaLogger(logger: Logger) {
  * than a fetch per handful of messages, which costs both sides more CPU than
  * the messages themselves.
  */
+/** One per subscription in this process: its consumer and its group's lag per partition, as last measured. */
+interface SubscriptionRecord {
+  topic: string
+  groupId: string
+  fromBeginning: boolean
+  consumer: Consumer
+  lag: Map<number, number>
+  /** Set for lazily committing groups; `closing` makes a batch still in its handler commit at once. */
+  committer: LazyCommitter | undefined
+  closing: boolean
+  ephemeral: boolean
+}
+
 const IDLE_FETCH_WAIT_MS = 500
 const LIVE_LINGER_MS = 20
+/** Longest wait for Kafka to delete an ephemeral group when its subscription closes. */
+const DELETE_GROUP_TIMEOUT_MS = 5000
+
+/** Whether `p` settled within `ms`. */
+async function within(ms: number, p: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const settled = await Promise.race([p.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)))])
+  clearTimeout(timer)
+  return settled
+}
 
 /**
  * Murmur2 as Kafka's Java client computes it (Utils.murmur2), in 32-bit
@@ -192,12 +215,7 @@ export class KafkaBus implements Bus {
   private timer: NodeJS.Timeout | undefined
   private flushScheduled = false
   private sending: Promise<void> = Promise.resolve()
-  /** One record per subscription in this process: its consumer and its group's lag per partition, as last measured. */
-  private readonly subscriptions = new Set<{
-    topic: string; groupId: string; fromBeginning: boolean; consumer: Consumer; lag: Map<number, number>
-    /** Set for lazily committing groups; `closing` makes a batch still in its handler commit at once. */
-    committer: LazyCommitter | undefined; closing: boolean
-  }>()
+  private readonly subscriptions = new Set<SubscriptionRecord>()
   private readonly lingerMs: number
   private readonly maxBatchMessages: number
   private readonly log: Logger
@@ -414,6 +432,7 @@ export class KafkaBus implements Bus {
     const committer = commitIntervalMs > 0 ? new LazyCommitter(consumer, this.name(topic), commitIntervalMs, this.log) : undefined
     const record = {
       topic: this.name(topic), groupId, fromBeginning: options.fromBeginning ?? false, consumer, lag: new Map<number, number>(), committer, closing: false,
+      ephemeral: options.ephemeral ?? false,
     }
     this.subscriptions.add(record)
     // Resolve once this member has joined its group and has its partitions, so
@@ -474,10 +493,23 @@ export class KafkaBus implements Bus {
     return {
       close: async () => {
         this.subscriptions.delete(record)
-        record.closing = true
-        await committer?.flush()
-        await consumer.disconnect()
+        await this.leave(record)
       },
+    }
+  }
+
+  /** The member leaves its group, its lazy commits flushed first; an ephemeral group is then deleted. */
+  private async leave(record: SubscriptionRecord): Promise<void> {
+    record.closing = true
+    await record.committer?.flush()
+    await record.consumer.disconnect()
+    if (!record.ephemeral) return
+    // Kafka may be down: its retries must not hold up a shutdown.
+    const deleted = this.admin.deleteGroups([record.groupId]).catch((err: unknown) => {
+      this.log.warn({ err, group: record.groupId }, "could not delete this process's group; Kafka forgets it once its offsets expire")
+    })
+    if (!(await within(DELETE_GROUP_TIMEOUT_MS, deleted))) {
+      this.log.warn({ group: record.groupId }, "deleting this process's group timed out; Kafka forgets it once its offsets expire")
     }
   }
 
@@ -534,16 +566,10 @@ export class KafkaBus implements Bus {
     this.flush()
     // Kafka may be down: wait for the last send only so long; what it carried
     // was never acknowledged to anyone, and its publishers hear of the failure.
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([this.sending, new Promise<void>((r) => (timer = setTimeout(r, this.options.closeTimeoutMs ?? 10_000)))])
-    clearTimeout(timer)
+    await within(this.options.closeTimeoutMs ?? 10_000, this.sending)
     this.closed = true
     clearInterval(this.probeTimer)
-    await Promise.all([...this.subscriptions].map(async (s) => {
-      s.closing = true
-      await s.committer?.flush()
-      await s.consumer.disconnect().catch(() => {})
-    }))
+    await Promise.all([...this.subscriptions].map((s) => this.leave(s).catch(() => {})))
     await this.producer.disconnect().catch(() => {})
     await this.admin.disconnect().catch(() => {})
   }

@@ -258,7 +258,7 @@ export class MemoryBus implements Bus {
     const member: Member = {
       handler,
       // Commits here are an assignment: commitIntervalMs changes nothing.
-      options: { fromBeginning: false, maxBatchSize: 500, maxWaitMs: 0, commitIntervalMs: 0, ...options },
+      options: { fromBeginning: false, maxBatchSize: 500, maxWaitMs: 0, commitIntervalMs: 0, ephemeral: false, ...options },
       closed: false,
       loops: new Set(),
     }
@@ -275,7 +275,9 @@ export class MemoryBus implements Bus {
         this.rebalance(g)
         for (const p of topic.partitions) p.wakeAll()
         await Promise.all([...member.loops])
-        if (g.members.length === 0) for (const p of topic.partitions) this.trimRead(topic, p)
+        if (g.members.length > 0) return
+        for (const p of topic.partitions) this.trimRead(topic, p)
+        if (member.options.ephemeral && topic.groups.get(g.id) === g) topic.groups.delete(g.id)
       },
     }
   }

@@ -65,6 +65,14 @@ export function encodeSortedCursor(key: SortedKey): string {
 /** A LIKE pattern matching `text` anywhere, with LIKE's wildcards in it taken literally. */
 export const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
+export interface SortedPageSpec {
+  table: string
+  columns: string
+  searchColumns: string[]
+  /** A condition every listed row meets (`deleted_at IS NULL` for soft-deleted rows). */
+  visible?: string
+}
+
 /**
  * One page of a table's rows of an organization, filtered by state and a
  * case-insensitive search over `searchColumns`, in creation or name order; the
@@ -72,7 +80,7 @@ export const containsPattern = (text: string) => `%${text.replace(/[\\%_]/g, (c)
  */
 export async function sortedPage<T extends { id: string; name: string }>(
   db: Db,
-  spec: { table: string; columns: string; searchColumns: string[] },
+  spec: SortedPageSpec,
   orgId: string,
   query: { limit?: number; state?: string; q?: string; sort?: 'createdAt' | 'name'; cursor?: string },
 ): Promise<{ items: T[]; nextCursor: string | null }> {
@@ -81,6 +89,7 @@ export async function sortedPage<T extends { id: string; name: string }>(
   const sort = after?.sort ?? query.sort ?? 'createdAt'
   const params: unknown[] = [orgId, limit + 1]
   const where = ['org_id = $1']
+  if (spec.visible) where.push(spec.visible)
   if (query.state) where.push(`state = $${params.push(query.state)}`)
   if (query.q) {
     const p = params.push(containsPattern(query.q))

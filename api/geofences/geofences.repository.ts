@@ -9,9 +9,6 @@ const COLUMNS = `id, name, kind, polygon,
   radius_m AS "radiusM", speed_limit_kmh AS "speedLimitKmh", dwell_alert_s AS "dwellAlertS",
   ${isoSql('created_at')} AS "createdAt", ${isoSql('updated_at')} AS "updatedAt"`
 
-/** Only live geofences are visible: a deleted one answers like a missing one. */
-const LIVE = `(SELECT * FROM geofences WHERE deleted_at IS NULL) AS geofences`
-
 export type GeofenceGeometry =
   | { kind: 'polygon'; polygon: PolygonCoordinates }
   | { kind: 'circle'; center: { lat: number; lon: number }; radiusM: number }
@@ -74,6 +71,7 @@ export class GeofencesRepository {
   }
 
   list(orgId: string, query: GeofenceListQuery) {
-    return sortedPage<Geofence>(this.pool, { table: LIVE, columns: COLUMNS, searchColumns: ['name'] }, orgId, query)
+    // Only live geofences are listed: a deleted one answers like a missing one.
+    return sortedPage<Geofence>(this.pool, { table: 'geofences', visible: 'deleted_at IS NULL', columns: COLUMNS, searchColumns: ['name'] }, orgId, query)
   }
 }

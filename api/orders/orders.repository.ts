@@ -2,6 +2,7 @@ import type pg from 'pg'
 import type { CreateOrderBody, Order, OrderActivity, OrderStatus } from '../../schemas/orders.v1.js'
 import { findInOrg, isoSql, updateInOrg, type Db } from '../db.js'
 import { containsPattern, integerSort, keysetPage, timeSort } from '../pagination.js'
+import { TimelineRepository, type TimelineActor } from '../timeline.js'
 
 const stop = (p: 'pickup' | 'dropoff') => `json_build_object('address', ${p}_address, 'lat', ${p}_lat, 'lon', ${p}_lon,
   'window', json_build_object('from', ${isoSql(`${p}_from`)}, 'to', ${isoSql(`${p}_to`)}))`
@@ -158,13 +159,10 @@ export class OrdersRepository {
   }
 }
 
-const ACTIVITY_COLUMNS = `id::text AS id, ${isoSql('at')} AS at, actor_type AS "actorType", actor_id AS "actorId", actor_email AS "actorEmail",
-  kind, from_status AS "fromStatus", to_status AS "toStatus", reason, data`
-
 export interface NewActivity {
   orgId: string
   orderId: string
-  actor: { type: 'user'; id: string; email: string } | { type: 'system' }
+  actor: TimelineActor
   kind: string
   fromStatus?: OrderStatus | null
   toStatus?: OrderStatus | null
@@ -173,26 +171,12 @@ export interface NewActivity {
 }
 
 /** The append-only activity of orders (a trigger refuses UPDATE and DELETE). */
-export class OrderActivityRepository {
-  constructor(private readonly pool: pg.Pool) {}
-
-  async add(db: Db, a: NewActivity): Promise<void> {
-    await db.query(
-      `INSERT INTO order_activity (org_id, order_id, actor_type, actor_id, actor_email, kind, from_status, to_status, reason, data)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [a.orgId, a.orderId, a.actor.type, a.actor.type === 'user' ? a.actor.id : null, a.actor.type === 'user' ? a.actor.email : null,
-        a.kind, a.fromStatus ?? null, a.toStatus ?? null, a.reason ?? null, JSON.stringify(a.data ?? {})],
-    )
+export class OrderActivityRepository extends TimelineRepository<OrderActivity> {
+  constructor(pool: pg.Pool) {
+    super(pool, 'order_activity', 'order_id', 'reason')
   }
 
-  /** Oldest first, after the row `afterId` when given. */
-  async list(orgId: string, orderId: string, limit: number, afterId: string | undefined): Promise<OrderActivity[]> {
-    const params: unknown[] = [orgId, orderId, limit]
-    const after = afterId ? `AND id > $${params.push(afterId)}::bigint` : ''
-    const { rows } = await this.pool.query<OrderActivity>(
-      `SELECT ${ACTIVITY_COLUMNS} FROM order_activity WHERE org_id = $1 AND order_id = $2 ${after} ORDER BY order_activity.id LIMIT $3`,
-      params,
-    )
-    return rows
+  add(db: Db, { orgId, orderId, reason, ...entry }: NewActivity): Promise<void> {
+    return this.append(db, orgId, orderId, { ...entry, text: reason })
   }
 }

@@ -2,6 +2,7 @@ import type pg from 'pg'
 import type { Ticket, TicketCategory, TicketEvent, TicketPriority, TicketStatus } from '../../schemas/tickets.v1.js'
 import { findInOrg, isoSql, updateInOrg, type Db } from '../db.js'
 import { containsPattern, integerSort, keysetPage, timeSort } from '../pagination.js'
+import { TimelineRepository, type TimelineActor } from '../timeline.js'
 
 const PHOTOS = `COALESCE((SELECT json_agg(d.id ORDER BY d.created_at, d.id) FROM documents d
   WHERE d.org_id = tickets.org_id AND d.owner_type = 'ticket' AND d.owner_id = tickets.id), '[]'::json)`
@@ -110,13 +111,10 @@ export class TicketsRepository {
   }
 }
 
-const EVENT_COLUMNS = `id::text AS id, ${isoSql('at')} AS at, actor_type AS "actorType", actor_id AS "actorId", actor_email AS "actorEmail",
-  kind, from_status AS "fromStatus", to_status AS "toStatus", body, data`
-
 export interface NewTicketEvent {
   orgId: string
   ticketId: string
-  actor: { type: 'user'; id: string; email: string } | { type: 'system' }
+  actor: TimelineActor
   kind: TicketEvent['kind']
   fromStatus?: TicketStatus | null
   toStatus?: TicketStatus | null
@@ -125,26 +123,12 @@ export interface NewTicketEvent {
 }
 
 /** A ticket's timeline, append-only (a trigger refuses UPDATE and DELETE). */
-export class TicketEventsRepository {
-  constructor(private readonly pool: pg.Pool) {}
-
-  async add(db: Db, e: NewTicketEvent): Promise<void> {
-    await db.query(
-      `INSERT INTO ticket_events (org_id, ticket_id, actor_type, actor_id, actor_email, kind, from_status, to_status, body, data)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [e.orgId, e.ticketId, e.actor.type, e.actor.type === 'user' ? e.actor.id : null, e.actor.type === 'user' ? e.actor.email : null,
-        e.kind, e.fromStatus ?? null, e.toStatus ?? null, e.body ?? null, JSON.stringify(e.data ?? {})],
-    )
+export class TicketEventsRepository extends TimelineRepository<TicketEvent> {
+  constructor(pool: pg.Pool) {
+    super(pool, 'ticket_events', 'ticket_id', 'body')
   }
 
-  /** Oldest first, after the event `afterId` when given. */
-  async list(orgId: string, ticketId: string, limit: number, afterId: string | undefined): Promise<TicketEvent[]> {
-    const params: unknown[] = [orgId, ticketId, limit]
-    const after = afterId ? `AND id > $${params.push(afterId)}::bigint` : ''
-    const { rows } = await this.pool.query<TicketEvent>(
-      `SELECT ${EVENT_COLUMNS} FROM ticket_events WHERE org_id = $1 AND ticket_id = $2 ${after} ORDER BY ticket_events.id LIMIT $3`,
-      params,
-    )
-    return rows
+  add(db: Db, { orgId, ticketId, body, ...entry }: NewTicketEvent): Promise<void> {
+    return this.append(db, orgId, ticketId, { ...entry, text: body })
   }
 }

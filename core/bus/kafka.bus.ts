@@ -65,15 +65,6 @@ function kafkaLogger(logger: Logger) {
   }
 }
 
-/**
- * A consumer that reads "at once" (live feeds, maxWaitMs 0) asks for any data
- * and lets the broker hold an empty fetch up to IDLE_FETCH_WAIT_MS, so a quiet
- * topic costs two requests a second and its first message comes back at once.
- * After a batch that was not full it lingers LIVE_LINGER_MS before the next
- * fetch, so a busy topic is read in batches of that many milliseconds rather
- * than a fetch per handful of messages, which costs both sides more CPU than
- * the messages themselves.
- */
 /** One per subscription in this process: its consumer and its group's lag per partition, as last measured. */
 interface SubscriptionRecord {
   topic: string
@@ -87,6 +78,15 @@ interface SubscriptionRecord {
   ephemeral: boolean
 }
 
+/**
+ * A consumer that reads "at once" (live feeds, maxWaitMs 0) asks for any data
+ * and lets the broker hold an empty fetch up to IDLE_FETCH_WAIT_MS, so a quiet
+ * topic costs two requests a second and its first message comes back at once.
+ * After a batch that was not full it lingers LIVE_LINGER_MS before the next
+ * fetch, so a busy topic is read in batches of that many milliseconds rather
+ * than a fetch per handful of messages, which costs both sides more CPU than
+ * the messages themselves.
+ */
 const IDLE_FETCH_WAIT_MS = 500
 const LIVE_LINGER_MS = 20
 /** Longest wait for Kafka to delete an ephemeral group when its subscription closes. */

@@ -18,6 +18,7 @@
 import PgBoss from 'pg-boss'
 import type pg from 'pg'
 import type { Logger } from 'pino'
+import { settlesWithin } from './settle.js'
 
 /** A pool or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'>
@@ -265,10 +266,8 @@ export async function startJobQueue(options: JobQueueOptions): Promise<JobQueue>
       const drained = (async () => {
         await Promise.all(loops.map((l) => l.done))
         await Promise.all([...running])
-        return true
       })()
-      const timedOut = new Promise<false>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref())
-      if (!(await Promise.race([drained, timedOut]))) {
+      if (!(await settlesWithin(timeoutMs, drained))) {
         // Their jobs stay active in the table and expire back into the queue.
         log.warn({ running: running.size }, 'job queue: handlers still running at the stop timeout')
       }

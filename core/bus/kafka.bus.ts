@@ -19,6 +19,7 @@
  */
 import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Message, type Producer } from 'kafkajs'
 import type { Logger } from 'pino'
+import { settlesWithin } from '../settle.js'
 import { BusFullError, bytesOf } from './bus.js'
 import type {
   BatchHandler, Bus, BusLag, BusMessage, ConsumedMessage, SubscribeOptions, Subscription,
@@ -91,14 +92,6 @@ const IDLE_FETCH_WAIT_MS = 500
 const LIVE_LINGER_MS = 20
 /** Longest wait for Kafka to delete an ephemeral group when its subscription closes. */
 const DELETE_GROUP_TIMEOUT_MS = 5000
-
-/** Whether `p` settled within `ms`. */
-async function within(ms: number, p: Promise<unknown>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const settled = await Promise.race([p.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)))])
-  clearTimeout(timer)
-  return settled
-}
 
 /**
  * Murmur2 as Kafka's Java client computes it (Utils.murmur2), in 32-bit
@@ -493,24 +486,32 @@ export class KafkaBus implements Bus {
     return {
       close: async () => {
         this.subscriptions.delete(record)
-        await this.leave(record)
+        await this.leave([record])
       },
     }
   }
 
-  /** The member leaves its group, its lazy commits flushed first; an ephemeral group is then deleted. */
-  private async leave(record: SubscriptionRecord): Promise<void> {
-    record.closing = true
-    await record.committer?.flush()
-    await record.consumer.disconnect()
-    if (!record.ephemeral) return
-    // Kafka may be down: its retries must not hold up a shutdown.
-    const deleted = this.admin.deleteGroups([record.groupId]).catch((err: unknown) => {
-      this.log.warn({ err, group: record.groupId }, "could not delete this process's group; Kafka forgets it once its offsets expire")
-    })
-    if (!(await within(DELETE_GROUP_TIMEOUT_MS, deleted))) {
-      this.log.warn({ group: record.groupId }, "deleting this process's group timed out; Kafka forgets it once its offsets expire")
+  /**
+   * The members leave their groups, lazy commits flushed first; the ephemeral
+   * groups they left are then deleted, in one request. Throws the first
+   * member's failure to leave, after the others left.
+   */
+  private async leave(records: SubscriptionRecord[]): Promise<void> {
+    const left = await Promise.allSettled(records.map(async (r) => {
+      r.closing = true
+      await r.committer?.flush()
+      await r.consumer.disconnect()
+    }))
+    const ephemeral = records.filter((r, i) => r.ephemeral && left[i]!.status === 'fulfilled').map((r) => r.groupId)
+    if (ephemeral.length > 0) {
+      // Kafka may be down: its retries must not hold up a shutdown. Kafka forgets a group it kept once its offsets expire.
+      const deleted = this.admin.deleteGroups(ephemeral).catch((err: unknown) => {
+        this.log.warn({ err, groups: ephemeral }, "could not delete this process's groups")
+      })
+      if (!(await settlesWithin(DELETE_GROUP_TIMEOUT_MS, deleted))) this.log.warn({ groups: ephemeral }, "deleting this process's groups timed out")
     }
+    const failed = left.find((l): l is PromiseRejectedResult => l.status === 'rejected')
+    if (failed) throw failed.reason
   }
 
   /**
@@ -566,10 +567,10 @@ export class KafkaBus implements Bus {
     this.flush()
     // Kafka may be down: wait for the last send only so long; what it carried
     // was never acknowledged to anyone, and its publishers hear of the failure.
-    await within(this.options.closeTimeoutMs ?? 10_000, this.sending)
+    await settlesWithin(this.options.closeTimeoutMs ?? 10_000, this.sending)
     this.closed = true
     clearInterval(this.probeTimer)
-    await Promise.all([...this.subscriptions].map((s) => this.leave(s).catch(() => {})))
+    await this.leave([...this.subscriptions]).catch(() => {})
     await this.producer.disconnect().catch(() => {})
     await this.admin.disconnect().catch(() => {})
   }

@@ -277,7 +277,7 @@ export class MemoryBus implements Bus {
         await Promise.all([...member.loops])
         if (g.members.length > 0) return
         for (const p of topic.partitions) this.trimRead(topic, p)
-        if (member.options.ephemeral && topic.groups.get(g.id) === g) topic.groups.delete(g.id)
+        if (member.options.ephemeral) topic.groups.delete(g.id)
       },
     }
   }

@@ -145,27 +145,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the dispatcher console in Chromium', () => {
     await waitFor(async () => (await vehicleIds()).length >= FLEET, { what: '2,000 vehicles in the console', timeoutMs: 30_000 })
     const timer = setInterval(() => void publish(), 500)
     try {
-      // Frame intervals and long tasks over 5 s while the whole fleet moves: printed, not asserted, because
-      // a shared CI machine sets them as much as the console does. `npm run bench -- --modes console`
-      // measures them (medians of repeats, other load reported alongside).
-      const frames = await page.evaluate(() => new Promise<{ intervals: number[]; longTasks: number }>((resolve) => {
-        const intervals: number[] = []
-        let longTasks = 0
-        new PerformanceObserver((list) => { longTasks += list.getEntries().length }).observe({ type: 'longtask' })
-        let last = performance.now()
-        const end = last + 5000
-        const tick = (now: number) => {
-          intervals.push(now - last)
-          last = now
-          if (now < end) requestAnimationFrame(tick)
-          else resolve({ intervals, longTasks })
-        }
-        requestAnimationFrame(tick)
-      }))
-      const sorted = [...frames.intervals].sort((a, b) => a - b)
-      const p95 = sorted[Math.floor(sorted.length * 0.95)]!
-      console.log(`2,000 vehicles: ${frames.intervals.length} frames in 5 s, p95 frame interval ${p95.toFixed(1)} ms, ${frames.longTasks} long tasks`)
-
+      // How smoothly it draws meanwhile is a figure, not an assertion: `npm run bench -- --modes console`.
       // It keeps up while they move: every vehicle shows a fix published after this point (4,000 updates/s)…
       const behind = (from: number) => page.evaluate(({ vehicles, from }) => {
         const fp = (window as unknown as { fleetpulse: { position(id: string): { ts: string } | null } }).fleetpulse

@@ -113,7 +113,10 @@ export function withDescendants(pid: number): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     const parent = parentOf(Number(entry))
-    if (parent !== undefined) children.set(parent, [...(children.get(parent) ?? []), Number(entry)])
+    if (parent === undefined) continue
+    const siblings = children.get(parent)
+    if (siblings) siblings.push(Number(entry))
+    else children.set(parent, [Number(entry)])
   }
   const pids = [pid]
   for (let i = 0; i < pids.length; i++) pids.push(...(children.get(pids[i]!) ?? []))

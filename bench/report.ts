@@ -27,6 +27,10 @@ const num = (n: number | null | undefined, digits = 0) =>
 
 const verdict = (pass: boolean | null) => (pass === null ? 'n/a' : pass ? 'PASS' : 'FAIL')
 
+/** A table row for a run without figures: its label, then why (first line), then empty cells up to `width`. */
+const missingRow = (label: string, why: string | undefined, width: number): Row =>
+  [label, (why ?? 'no result').split('\n')[0]!, ...Array<string>(width - 2).fill('')]
+
 const pair = (a: number | null, b: number | null) => (a == null ? '–' : `${num(a)} / ${num(b)}`)
 
 function catchUp(p: PhaseFigures): string {
@@ -40,7 +44,7 @@ const loadModes = (summary: ModeSummary[]) => summary.filter((s) => s.mode !== '
 function throughputTable(summary: ModeSummary[]): Table {
   const rows = loadModes(summary).map((s): Row => {
     const p = s.max
-    if (!p) return [s.mode, s.skipped[0] ?? s.errors[0] ?? 'no result', '', '', '', '', '', '', '']
+    if (!p) return missingRow(s.mode, s.skipped[0] ?? s.errors[0], 9)
     return [
       s.mode, num(p.acceptedPerS), num(p.endToEndPerS), catchUp(p), num(p.worstMissing), pair(p.pubackP50Ms, p.pubackP99Ms),
       pair(p.liveP50Ms, p.liveP99Ms), num(p.loopP99MaxMs), num(p.otherCores, 2),
@@ -80,7 +84,7 @@ function latencyTable(summary: ModeSummary[], rate: number): Table {
 function liveTable(runs: ModeRun[]): Table {
   const rows = runs.flatMap((r): Row[] => {
     const l: LiveFigures | undefined = r.live
-    if (!l) return r.mode === 'live' ? [[`repeat ${r.repeat}`, r.skipped ?? r.error ?? 'no result', '', '', '', '', '', '', '', '', '']] : []
+    if (!l) return r.mode === 'live' ? [missingRow(`repeat ${r.repeat}`, r.skipped ?? r.error, 11)] : []
     return [[
       `repeat ${r.repeat}`, `${num(l.clients)} x ${num(l.vehicles)}`, `${num(l.acceptedPerS)} / ${num(l.offeredPerS)}`, num(l.deliveredPerS),
       num(l.minClientPerS), pair(l.latency.p50Ms, l.latency.p99Ms), num(l.serverCores, 2), `${num(l.serverRssMiB)} / ${num(l.serverPeakRssMiB)}`,
@@ -101,7 +105,7 @@ function liveTable(runs: ModeRun[]): Table {
 function consoleTable(runs: ModeRun[]): Table {
   const rows = runs.flatMap((r): Row[] => {
     const c: ConsoleFigures | undefined = r.console
-    if (!c) return r.mode === 'console' ? [[`repeat ${r.repeat}`, (r.skipped ?? r.error ?? 'no result').split('\n')[0]!, '', '', '', '', '', '', '', '']] : []
+    if (!c) return r.mode === 'console' ? [missingRow(`repeat ${r.repeat}`, r.skipped ?? r.error, 10)] : []
     return [[
       `repeat ${r.repeat}`, num(c.vehicles), `${num(c.acceptedPerS)} / ${num(c.offeredPerS)}`, num(c.fps, 1),
       `${num(c.frameP50Ms, 1)} / ${num(c.frameP95Ms, 1)} / ${num(c.frameP99Ms, 1)} / ${num(c.frameMaxMs)}`, `${num(c.longTasks)} (${num(c.longTaskMs)} ms)`,

@@ -131,6 +131,22 @@ describe.each(implementations)('%s bus contract', (_name, make) => {
     expect(second.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `c${i}`).sort())
   })
 
+  it('a new group reading from the end reads everything published once subscribe() returned', async () => {
+    const bus = make({ partitions: 4 })
+    const topic = unique('from-end')
+    await bus.ensureTopics([topic])
+    await bus.publish(topic, [msg('k', 'before')])
+    // Several groups, each publishing at once: any of them may lose the race for "the end".
+    const got = await Promise.all(Array.from({ length: 4 }, async (_, g) => {
+      const seen: string[] = []
+      await bus.subscribe({ topic, groupId: `end-${g}`, fromBeginning: false }, async (b) => void seen.push(...b.messages.map((m) => m.value.toString())))
+      await bus.publish(topic, Array.from({ length: 8 }, (_, i) => msg(`k${i}`, `g${g}-${i}`)))
+      return seen
+    }))
+    await waitFor(() => got.every((seen, g) => Array.from({ length: 8 }, (_, i) => `g${g}-${i}`).every((v) => seen.includes(v))) || undefined)
+    for (const seen of got) expect(seen).not.toContain('before')
+  })
+
   it('forgets an ephemeral group when its member leaves: under the same id it comes back where it is told, not where it left off', async () => {
     const bus = make({ partitions: 2 })
     const topic = unique('ephemeral')

@@ -410,6 +410,7 @@ export class KafkaBus implements Bus {
     const groupId = this.name(options.groupId)
     const maxBatchSize = options.maxBatchSize ?? 500
     const maxWaitMs = options.maxWaitMs ?? 0
+    const fromBeginning = options.fromBeginning ?? false
     const consumer = this.kafka.consumer({
       groupId,
       allowAutoTopicCreation: false,
@@ -424,22 +425,33 @@ export class KafkaBus implements Bus {
     const commitIntervalMs = options.commitIntervalMs ?? 0
     const committer = commitIntervalMs > 0 ? new LazyCommitter(consumer, this.name(topic), commitIntervalMs, this.log) : undefined
     const record = {
-      topic: this.name(topic), groupId, fromBeginning: options.fromBeginning ?? false, consumer, lag: new Map<number, number>(), committer, closing: false,
+      topic: this.name(topic), groupId, fromBeginning, consumer, lag: new Map<number, number>(), committer, closing: false,
       ephemeral: options.ephemeral ?? false,
     }
     this.subscriptions.add(record)
     // Resolve once this member has joined its group and has its partitions, so
     // what is published after subscribe() returns is read by the group as it is.
+    // A group reading from the end pins "the end" only in its first fetch
+    // (kafkajs resolves uncommitted offsets there), so it also waits for that
+    // fetch to return: what is published before it would otherwise be skipped.
     let joinTimer: NodeJS.Timeout | undefined
     const joined = new Promise<void>((resolve) => {
+      let first = true
       consumer.on(consumer.events.GROUP_JOIN, () => {
         committer?.forget()
-        resolve()
+        if (fromBeginning) resolve()
+        else if (first) {
+          const stop = consumer.on(consumer.events.FETCH, () => {
+            stop()
+            resolve()
+          })
+        }
+        first = false
       })
       joinTimer = setTimeout(resolve, 30_000)
     })
     await consumer.connect()
-    await consumer.subscribe({ topic: record.topic, fromBeginning: options.fromBeginning ?? false })
+    await consumer.subscribe({ topic: record.topic, fromBeginning })
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

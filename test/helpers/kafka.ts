@@ -147,7 +147,11 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
   ].join('\n'))
   const classpath = `${KAFKA_LIBS}/*`
   // A KRaft cluster id is 16 random bytes in URL-safe base64 (22 characters).
-  const clusterId = randomBytes(16).toString('base64url')
+  // Like Kafka's own Uuid.randomUuid(), never one that starts with '-', which
+  // StorageTool's argument parser takes for an option (1 in 64 ids did).
+  let clusterId: string
+  do clusterId = randomBytes(16).toString('base64url')
+  while (clusterId.startsWith('-'))
   const format = spawnSync('java', ['-cp', classpath, `-Dlog4j.configuration=file:${log4j}`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', properties],
     { encoding: 'utf8', timeout: 60_000 })
   if (format.status !== 0) throw new Error(`kafka storage format failed:\n${format.stdout}${format.stderr}`)

@@ -237,9 +237,14 @@ export class DriversService {
   }
 
   /** What a driver sees of themselves. */
-  async own(who: Principal): Promise<Driver> {
-    const driver = await this.drivers.getByUser(who.orgId, who.userId)
-    if (!driver) throw notFound('driver profile')
-    return driver
+  own(who: Principal): Promise<Driver> {
+    return ownDriver(this.drivers, who)
   }
+}
+
+/** The driver record a driver user's account is linked to, or 404 when it is linked to none. */
+export async function ownDriver(drivers: DriversRepository, who: Principal): Promise<Driver> {
+  const driver = await drivers.getByUser(who.orgId, who.userId)
+  if (!driver) throw notFound('driver profile')
+  return driver
 }

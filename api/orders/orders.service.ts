@@ -16,6 +16,7 @@ import { instantOf } from '../dates.js'
 import { withTransaction } from '../db.js'
 import type { DocumentsService } from '../documents/documents.service.js'
 import type { DriversRepository } from '../drivers/drivers.repository.js'
+import { ownDriver } from '../drivers/drivers.service.js'
 import { AppError, notFound } from '../errors.js'
 import { exportStream, type CsvColumn, type ExportFormat } from '../export.js'
 import type { Notifier } from '../notifications/notifications.module.js'
@@ -99,9 +100,7 @@ export class OrdersService {
 
   /** A driver user's scope: their driver record, or 404 when the account is linked to none. */
   async driverScope(who: Principal): Promise<{ driverId: string }> {
-    const driver = await this.drivers.getByUser(who.orgId, who.userId)
-    if (!driver) throw notFound('driver profile')
-    return { driverId: driver.id }
+    return { driverId: (await ownDriver(this.drivers, who)).id }
   }
 
   private visible(order: Order | undefined, scope: OrderScope): order is Order {

@@ -17,6 +17,7 @@ import type { UsersRepository } from '../auth/users.repository.js'
 import { withTransaction } from '../db.js'
 import type { DocumentsService } from '../documents/documents.service.js'
 import type { DriversRepository } from '../drivers/drivers.repository.js'
+import { ownDriver } from '../drivers/drivers.service.js'
 import { AppError, notFound } from '../errors.js'
 import { exportStream, type CsvColumn, type ExportFormat } from '../export.js'
 import type { Notifier } from '../notifications/notifications.module.js'
@@ -68,9 +69,7 @@ export class TicketsService {
   ) {}
 
   async driverScope(who: Principal): Promise<{ driverId: string }> {
-    const driver = await this.drivers.getByUser(who.orgId, who.userId)
-    if (!driver) throw notFound('driver profile')
-    return { driverId: driver.id }
+    return { driverId: (await ownDriver(this.drivers, who)).id }
   }
 
   private visible(ticket: Ticket | undefined, scope: TicketScope): ticket is Ticket {

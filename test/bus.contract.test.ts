@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { Kafka, logLevel } from 'kafkajs'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { BusFullError, type Bus, type ConsumedBatch } from '../core/bus/bus.js'
 import { KafkaBus } from '../core/bus/kafka.bus.js'
 import { MemoryBus } from '../core/bus/memory.bus.js'
@@ -13,6 +13,7 @@ import { decodeBatch } from '../core/bus/decode.js'
 import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { createLogger } from '../core/logger.js'
+import { deleteMatching } from './helpers/kafka.js'
 import { waitFor } from './helpers/platform.js'
 
 type Factory = (opts?: { partitions?: number; maxBacklog?: number }) => Bus
@@ -30,7 +31,12 @@ if (process.env.KAFKA_BROKERS) {
   const brokers = process.env.KAFKA_BROKERS.split(',')
   implementations.push(['kafka', (o = {}) => track(new KafkaBus({ brokers, clientId: 'fleetpulse-test', partitions: o.partitions ?? 4, logger }))])
 }
-const unique = (name: string) => `test.${name}.${randomUUID()}`
+// Every topic and namespace of this file carries RUN, so afterAll can delete them from the shared broker.
+const RUN = randomUUID().slice(0, 8)
+const unique = (name: string) => `test.${name}.${RUN}.${randomUUID()}`
+afterAll(async () => {
+  if (process.env.KAFKA_BROKERS) await deleteMatching(process.env.KAFKA_BROKERS, (name) => name.includes(RUN))
+})
 const newBus: Factory = implementations[0]![1]
 
 const msg = (key: string, value: string) => ({ key, value: Buffer.from(value) })
@@ -303,7 +309,7 @@ if (process.env.KAFKA_BROKERS) {
     it('keeps topics and groups of two namespaces apart on one cluster', async () => {
       const topic = unique('ns')
       const seen = new Map<string, string[]>()
-      for (const namespace of [`a-${randomUUID()}`, `b-${randomUUID()}`]) {
+      for (const namespace of [`a-${RUN}-${randomUUID()}`, `b-${RUN}-${randomUUID()}`]) {
         const bus = track(new KafkaBus({ brokers, clientId: 'fleetpulse-test', partitions: 2, namespace, logger }))
         await bus.ensureTopics([topic])
         const got: string[] = []

@@ -5,7 +5,7 @@
  *   and start again without disturbing the shared broker other files use;
  * - consumer-group lag, read the way an operator would (committed offsets
  *   against the partitions' ends);
- * - removal of a test's namespace (its topics and groups) from a cluster.
+ * - removal of a test's topics and groups (its namespace) from a cluster.
  * The jars are those scripts/services.sh resolved (FLEETPULSE_CACHE, default
  * ~/.cache/fleetpulse); the broker runs with the machine's Java (17).
  */
@@ -75,12 +75,21 @@ export async function topicMessages(brokers: string, topic: string): Promise<num
 }
 
 /** Deletes every topic and consumer group of a bus namespace (best effort: a test's leftovers on a shared cluster). */
-export async function deleteNamespace(brokers: string, namespace: string): Promise<void> {
+export function deleteNamespace(brokers: string, namespace: string): Promise<void> {
   const prefix = `${namespace}.`
+  return deleteMatching(brokers, (name) => name.startsWith(prefix))
+}
+
+/**
+ * Deletes the topics and consumer groups whose names match (best effort). A
+ * test topic left on the shared broker costs it a directory per partition
+ * for good, and thousands of them slow the broker down.
+ */
+export async function deleteMatching(brokers: string, matches: (name: string) => boolean): Promise<void> {
   await withAdmin(brokers, async (admin) => {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix))
+    const topics = (await admin.listTopics()).filter(matches)
     const { groups } = await admin.listGroups()
-    const groupIds = groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix))
+    const groupIds = groups.map((g) => g.groupId).filter(matches)
     if (groupIds.length) await admin.deleteGroups(groupIds).catch(() => {})
     if (topics.length) await admin.deleteTopics({ topics, timeout: 10_000 })
   }).catch(() => {})

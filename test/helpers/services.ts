@@ -1,11 +1,12 @@
 /**
  * Test isolation on the shared PostgreSQL and Kafka started by `npm run
  * test:all`: each platform gets a database of its own (dropped afterwards) and
- * a bus namespace of its own, so test files running in parallel never see each
- * other's rows, topics or consumer groups.
+ * a bus namespace of its own (deleted afterwards), so test files running in
+ * parallel never see each other's rows, topics or consumer groups.
  */
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { deleteNamespace } from './kafka.js'
 
 export interface ServiceEnv {
   env: Record<string, string>
@@ -63,8 +64,12 @@ export function uniqueNamespace(prefix = 'test'): string {
 
 export async function serviceEnv(): Promise<ServiceEnv> {
   const db = await freshDatabase()
+  const brokers = requireEnv('KAFKA_BROKERS')
+  const namespace = uniqueNamespace()
   return {
-    env: { DATABASE_URL: db.url, KAFKA_BROKERS: requireEnv('KAFKA_BROKERS'), BUS_NAMESPACE: uniqueNamespace() },
-    cleanup: () => db.drop(),
+    env: { DATABASE_URL: db.url, KAFKA_BROKERS: brokers, BUS_NAMESPACE: namespace },
+    cleanup: async () => {
+      await Promise.all([db.drop(), deleteNamespace(brokers, namespace)])
+    },
   }
 }

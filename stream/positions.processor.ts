@@ -1,8 +1,9 @@
 /**
  * Two consumer groups on telemetry.positions.v1, each with its own offsets:
  * - `stream-positions-sink` writes facts to ClickHouse and the latest position
- *   to Postgres in big batches (by size, or at most every SINK_FLUSH_MS), and
- *   commits only after both writes succeeded;
+ *   to Postgres in big batches (by size, or at most every SINK_FLUSH_MS; the
+ *   partitions' batches together, up to SINK_BATCH_SIZE fixes), and commits
+ *   only after both writes succeeded;
  * - `stream-positions-live` publishes each vehicle's newer position to
  *   live.positions.v1 at once, so live latency does not wait for the sink batch
  *   (its offsets are committed lazily: a restart may publish up to a second of
@@ -13,6 +14,7 @@ import { Counter, Histogram, type Registry } from 'prom-client'
 import type { Logger } from 'pino'
 import type { Bus, ConsumedBatch, Subscription } from '../core/bus/bus.js'
 import { decodeBatch } from '../core/bus/decode.js'
+import { GatheringWriter } from '../core/batcher.js'
 import { LivePositionV1, PositionV1, TOPICS } from '../schemas/topics.v1.js'
 import '../schemas/formats.js'
 import type { PositionsRepository } from './positions.repository.js'
@@ -20,6 +22,8 @@ import type { PositionsRepository } from './positions.repository.js'
 const checkPosition = TypeCompiler.Compile(PositionV1)
 
 export const SINK_GROUP = 'stream-positions-sink'
+/** How long a partition's sink batch waits for the other partitions' batches of the same fetch. */
+const SINK_GATHER_MS = 20
 export const LIVE_GROUP = 'stream-positions-live'
 
 export interface PositionsProcessorDeps {
@@ -72,6 +76,26 @@ export async function startPositionsProcessor(deps: PositionsProcessorDeps): Pro
       log.error({ partition: m.partition, offset: m.offset }, 'malformed message on telemetry.positions.v1; skipped')
     })
 
+  // The partitions' batches of a fetch are stored together: see GatheringWriter.
+  const store = new GatheringWriter<PositionV1>(async (positions, parts) => {
+    try {
+      let end = metrics.stage.startTimer({ stage: 'clickhouse' })
+      await repository.insertFacts(positions, `${TOPICS.positions}:${parts.join(',')}`)
+      end()
+      end = metrics.stage.startTimer({ stage: 'latest' })
+      await repository.upsertLatest(newestPerVehicle(positions))
+      end()
+      if (deps.afterStore) {
+        end = metrics.stage.startTimer({ stage: 'analytics' })
+        await deps.afterStore(positions)
+        end()
+      }
+    } catch (err) {
+      metrics.writeFailures.inc()
+      throw err
+    }
+    metrics.written.inc(positions.length)
+  }, { gatherMs: SINK_GATHER_MS, maxItems: deps.batchSize, concurrency: 2 })
   const sink = await bus.subscribe(
     { topic: TOPICS.positions, groupId: SINK_GROUP, fromBeginning: true, maxBatchSize: deps.batchSize, maxWaitMs: deps.flushMs },
     async (batch) => {
@@ -79,23 +103,7 @@ export async function startPositionsProcessor(deps: PositionsProcessorDeps): Pro
       if (positions.length === 0) return
       const first = batch.messages[0]!.offset
       const last = batch.messages[batch.messages.length - 1]!.offset
-      try {
-        let end = metrics.stage.startTimer({ stage: 'clickhouse' })
-        await repository.insertFacts(positions, `${batch.topic}:${batch.partition}:${first}-${last}`)
-        end()
-        end = metrics.stage.startTimer({ stage: 'latest' })
-        await repository.upsertLatest(newestPerVehicle(positions))
-        end()
-        if (deps.afterStore) {
-          end = metrics.stage.startTimer({ stage: 'analytics' })
-          await deps.afterStore(positions)
-          end()
-        }
-      } catch (err) {
-        metrics.writeFailures.inc()
-        throw err
-      }
-      metrics.written.inc(positions.length)
+      await store.add(positions, `${batch.partition}:${first}-${last}`)
     },
   )
 

@@ -1,6 +1,9 @@
-/** InFlightBatcher: what is asked while a call runs goes together in the next call. */
+/**
+ * InFlightBatcher: what is asked while a call runs goes together in the next call.
+ * GatheringWriter: concurrent writers' parts go in one write.
+ */
 import { describe, expect, it } from 'vitest'
-import { InFlightBatcher } from '../core/batcher.js'
+import { GatheringWriter, InFlightBatcher } from '../core/batcher.js'
 
 describe('InFlightBatcher', () => {
   it('starts at once when quiet, then batches what arrives while a call runs, with duplicates merged', async () => {
@@ -42,5 +45,69 @@ describe('InFlightBatcher', () => {
     const all = await Promise.all(Array.from({ length: 35 }, (_, i) => batcher.load(i)))
     expect(all).toEqual(Array.from({ length: 35 }, (_, i) => i))
     expect(sizes).toEqual([1, 10, 10, 10, 4])
+  })
+})
+
+describe('GatheringWriter', () => {
+  const tick = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+  it('writes the parts that arrive within gatherMs together, their names sorted and each part in its order', async () => {
+    const writes: Array<{ items: string[]; parts: string[] }> = []
+    const writer = new GatheringWriter<string>(async (items, parts) => void writes.push({ items, parts }), { gatherMs: 30, maxItems: 100, concurrency: 1 })
+    const first = writer.add(['b1', 'b2'], 'p1:10-11')
+    await tick(5)
+    const second = writer.add(['a1', 'a2', 'a3'], 'p0:4-6')
+    expect(writes).toHaveLength(0)
+    await Promise.all([first, second])
+    expect(writes).toEqual([{ items: ['a1', 'a2', 'a3', 'b1', 'b2'], parts: ['p0:4-6', 'p1:10-11'] }])
+  })
+
+  it('writes at once when maxItems are there, and never more than maxItems unless one part is larger', async () => {
+    const sizes: number[] = []
+    const writer = new GatheringWriter<number>(async (items) => void sizes.push(items.length), { gatherMs: 60_000, maxItems: 5, concurrency: 1 })
+    await Promise.all([writer.add([1, 2, 3], 'a'), writer.add([4, 5], 'b'), writer.add([6, 7, 8, 9, 10, 11, 12], 'c')])
+    expect(sizes).toEqual([5, 7])
+  })
+
+  it('gathers what arrives while writes run into the next write, with at most `concurrency` running', async () => {
+    const writes: string[][] = []
+    let running = 0
+    let most = 0
+    const releases: Array<() => void> = []
+    const writer = new GatheringWriter<string>(async (items) => {
+      writes.push(items)
+      most = Math.max(most, ++running)
+      await new Promise<void>((r) => releases.push(r))
+      running--
+    }, { gatherMs: 1, maxItems: 100, concurrency: 2 })
+    const settled: string[] = []
+    const add = (item: string) => writer.add([item], item).then(() => void settled.push(item))
+    const all = [add('a')]
+    await tick(20)
+    all.push(add('b'))
+    await tick(20)
+    all.push(add('c'), add('d'), add('e'))
+    await tick(20)
+    expect(writes).toEqual([['a'], ['b']])
+    releases.shift()!()
+    await tick(20)
+    // Only a's write ended: a is settled, c, d and e go together, b is still being written.
+    expect(settled).toEqual(['a'])
+    expect(writes).toEqual([['a'], ['b'], ['c', 'd', 'e']])
+    while (releases.length > 0) releases.shift()!()
+    await Promise.all(all)
+    expect(most).toBe(2)
+  })
+
+  it("rejects every part of a failed write, and the next write still runs", async () => {
+    let fail = true
+    const writer = new GatheringWriter<number>(async () => {
+      if (fail) throw new Error('clickhouse down')
+    }, { gatherMs: 5, maxItems: 100, concurrency: 1 })
+    const failed = [writer.add([1], 'a'), writer.add([2], 'b')]
+    await expect(Promise.all(failed)).rejects.toThrow('clickhouse down')
+    await expect(failed[1]).rejects.toThrow('clickhouse down')
+    fail = false
+    await expect(writer.add([3], 'c')).resolves.toBeUndefined()
   })
 })

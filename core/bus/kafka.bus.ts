@@ -432,22 +432,20 @@ export class KafkaBus implements Bus {
     // Resolve once this member has joined its group and has its partitions, so
     // what is published after subscribe() returns is read by the group as it is.
     // A group reading from the end pins "the end" only in its first fetch
-    // (kafkajs resolves uncommitted offsets there), so it also waits for that
-    // fetch to return: what is published before it would otherwise be skipped.
+    // (kafkajs resolves uncommitted offsets there, after the join), so it waits
+    // for that fetch to return: what is published before it would be skipped.
     let joinTimer: NodeJS.Timeout | undefined
     const joined = new Promise<void>((resolve) => {
-      let first = true
       consumer.on(consumer.events.GROUP_JOIN, () => {
         committer?.forget()
         if (fromBeginning) resolve()
-        else if (first) {
-          const stop = consumer.on(consumer.events.FETCH, () => {
-            stop()
-            resolve()
-          })
-        }
-        first = false
       })
+      if (!fromBeginning) {
+        const stop = consumer.on(consumer.events.FETCH, () => {
+          stop()
+          resolve()
+        })
+      }
       joinTimer = setTimeout(resolve, 30_000)
     })
     await consumer.connect()

@@ -3,7 +3,7 @@
  * short-lived, and typed (`typ: at+jwt` header, RFC 9068) so no other JWT can
  * pass for one. Refresh tokens are opaque random strings, never JWTs.
  */
-import { randomUUID } from 'node:crypto'
+import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto'
 import jwt from 'jsonwebtoken'
 
 export const ISSUER = 'fleetpulse'
@@ -20,10 +20,19 @@ export interface AccessClaims {
 }
 
 export class TokenService {
+  /**
+   * The secret as a KeyObject, made once: given a string, jsonwebtoken first
+   * tries it as a PEM key (createPublicKey / createPrivateKey, which throw) on
+   * every call, about 0.6 ms of CPU per request.
+   */
+  private readonly secret: KeyObject
+
   constructor(
-    private readonly secret: string,
+    secret: string,
     readonly accessTtlS: number,
-  ) {}
+  ) {
+    this.secret = createSecretKey(Buffer.from(secret, 'utf8'))
+  }
 
   signAccess(claims: AccessClaims): string {
     return jwt.sign({ org: claims.orgId, role: claims.role, pa: claims.platformAdmin }, this.secret, {

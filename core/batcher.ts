@@ -50,55 +50,68 @@ export class InFlightBatcher<K, V> {
   }
 }
 
-interface GatheredPart<T> {
+/** What one caller added: its items, under its name. */
+export interface WrittenPart<T> {
+  name: string
   items: T[]
-  part: string
+}
+
+interface GatheredPart<T> extends WrittenPart<T> {
   resolve: () => void
   reject: (err: unknown) => void
 }
 
 /**
- * Gathers the writes of concurrent callers (a sink's partitions) into one
- * write: embedded ClickHouse pays tens of milliseconds of CPU per INSERT
- * whatever its size (a new part on disk, merged again later), so the batches
- * of eight partitions cost one insert instead of eight.
+ * Gathers the writes of concurrent callers into one write, bounded:
+ * - the stream's sink: embedded ClickHouse pays tens of milliseconds of CPU
+ *   per INSERT whatever its size (a new part on disk, merged again later), so
+ *   the batches of eight partitions cost one insert instead of eight;
+ * - the Kafka bus's producer: kafkajs sends what it is given at once, so
+ *   publishes are gathered into one produce request.
  *
  * A write waits up to `gatherMs` for company, or none once `maxItems` are
  * there; at most `concurrency` writes run at once, and what arrives while they
- * run goes in the next one. A caller never has two parts in writes at once
- * when it waits for each before adding the next, so its order holds. Each caller's
- * promise settles with the write that carried its items, so a caller acts
- * (commits its offsets) only once its own items are stored. The write gets
- * the items part after part, each part's in the order given, and the parts'
- * names sorted.
+ * run goes in the next one (everything that came during a round trip, up to
+ * `maxItems`, so throughput grows with the load). A write takes whole parts,
+ * at least one, in the order they were added, so with a concurrency of 1 the
+ * items are written in the order they were added; with more, a caller keeps
+ * its order by waiting for each add before the next. Each caller's promise
+ * settles with the write that carried its items, so a caller acts (commits
+ * its offsets, acknowledges a device) only once its own items are written.
  */
 export class GatheringWriter<T> {
   private pending: Array<GatheredPart<T>> = []
   private count = 0
   private running = 0
   private timer: NodeJS.Timeout | undefined
+  /** The promises add() returned that have not settled yet. */
+  private readonly unsettled = new Set<Promise<void>>()
 
   constructor(
-    private readonly write: (items: T[], parts: string[]) => Promise<void>,
+    private readonly write: (parts: Array<WrittenPart<T>>) => Promise<void>,
     private readonly options: { gatherMs: number; maxItems: number; concurrency: number },
   ) {}
 
-  /** Writes `items` with those of other callers; `part` names them (e.g. topic, partition and offsets). */
-  add(items: T[], part: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ items, part, resolve, reject })
+  /** Writes `items` with those of other callers; `name` names them (e.g. topic, partition and offsets). */
+  add(items: T[], name: string): Promise<void> {
+    const added = new Promise<void>((resolve, reject) => {
+      this.pending.push({ name, items, resolve, reject })
       this.count += items.length
       if (this.running >= this.options.concurrency) return
       if (this.count >= this.options.maxItems) this.flush()
       else this.timer ??= setTimeout(() => this.flush(), this.options.gatherMs)
     })
+    this.unsettled.add(added)
+    const settled = () => void this.unsettled.delete(added)
+    added.then(settled, settled)
+    return added
   }
 
-  private flush(): void {
+  /** Starts a write of what waits now, without waiting out `gatherMs` (if fewer than `concurrency` run). */
+  flush(): void {
     clearTimeout(this.timer)
     this.timer = undefined
     if (this.running >= this.options.concurrency || this.pending.length === 0) return
-    // Whole parts up to maxItems (at least one part).
     const batch: Array<GatheredPart<T>> = []
     let n = 0
     while (this.pending.length > 0 && (batch.length === 0 || n + this.pending[0]!.items.length <= this.options.maxItems)) {
@@ -107,11 +120,8 @@ export class GatheringWriter<T> {
       n += next.items.length
     }
     this.count -= n
-    batch.sort((a, b) => (a.part < b.part ? -1 : a.part > b.part ? 1 : 0))
-    const items: T[] = []
-    for (const b of batch) for (const item of b.items) items.push(item)
     this.running++
-    this.write(items, batch.map((b) => b.part)).then(
+    this.write(batch.map(({ name, items }) => ({ name, items }))).then(
       () => {
         for (const b of batch) b.resolve()
       },
@@ -123,5 +133,11 @@ export class GatheringWriter<T> {
       // What arrived meanwhile waited for a write to end: it goes at once.
       this.flush()
     })
+  }
+
+  /** Resolves once every item added so far was written or failed; what waits is written at once. */
+  settled(): Promise<void> {
+    this.flush()
+    return Promise.allSettled([...this.unsettled]).then(() => undefined)
   }
 }

@@ -77,10 +77,13 @@ export async function startPositionsProcessor(deps: PositionsProcessorDeps): Pro
     })
 
   // The partitions' batches of a fetch are stored together: see GatheringWriter.
-  const store = new GatheringWriter<PositionV1>(async (positions, parts) => {
+  const store = new GatheringWriter<PositionV1>(async (parts) => {
+    // Sorted by name (partition and offsets), so the same batches give the same token and rows whatever their arrival order.
+    parts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    const positions = parts.length === 1 ? parts[0]!.items : parts.flatMap((p) => p.items)
     try {
       let end = metrics.stage.startTimer({ stage: 'clickhouse' })
-      await repository.insertFacts(positions, `${TOPICS.positions}:${parts.join(',')}`)
+      await repository.insertFacts(positions, `${TOPICS.positions}:${parts.map((p) => p.name).join(',')}`)
       end()
       end = metrics.stage.startTimer({ stage: 'latest' })
       await repository.upsertLatest(newestPerVehicle(positions))

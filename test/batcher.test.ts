@@ -51,20 +51,52 @@ describe('InFlightBatcher', () => {
 describe('GatheringWriter', () => {
   const tick = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-  it('writes the parts that arrive within gatherMs together, their names sorted and each part in its order', async () => {
-    const writes: Array<{ items: string[]; parts: string[] }> = []
-    const writer = new GatheringWriter<string>(async (items, parts) => void writes.push({ items, parts }), { gatherMs: 30, maxItems: 100, concurrency: 1 })
+  it('writes the parts that arrive within gatherMs together, in the order they were added', async () => {
+    const writes: Array<Array<{ name: string; items: string[] }>> = []
+    const writer = new GatheringWriter<string>(async (parts) => void writes.push(parts), { gatherMs: 30, maxItems: 100, concurrency: 1 })
     const first = writer.add(['b1', 'b2'], 'p1:10-11')
     await tick(5)
     const second = writer.add(['a1', 'a2', 'a3'], 'p0:4-6')
     expect(writes).toHaveLength(0)
     await Promise.all([first, second])
-    expect(writes).toEqual([{ items: ['a1', 'a2', 'a3', 'b1', 'b2'], parts: ['p0:4-6', 'p1:10-11'] }])
+    expect(writes).toEqual([[{ name: 'p1:10-11', items: ['b1', 'b2'] }, { name: 'p0:4-6', items: ['a1', 'a2', 'a3'] }]])
+  })
+
+  it('flush() writes what waits without waiting out gatherMs; settled() waits for what was added before it, not after', async () => {
+    const writes: string[][] = []
+    const releases: Array<() => void> = []
+    const writer = new GatheringWriter<string>(async (parts) => {
+      writes.push(parts.flatMap((p) => p.items))
+      await new Promise<void>((r) => releases.push(r))
+    }, { gatherMs: 60_000, maxItems: 1, concurrency: 1 })
+    await expect(writer.settled()).resolves.toBeUndefined()
+    const a = writer.add(['a'], 'a')
+    writer.flush()
+    expect(writes).toEqual([['a']])
+    const b = writer.add(['b'], 'b')
+    let settled = false
+    const waited = writer.settled().then(() => (settled = true))
+    const c = writer.add(['c'], 'c')
+    await tick(10)
+    expect(writes).toEqual([['a']])
+    releases.shift()!()
+    await a
+    await tick(10)
+    // b waited for a's write, then went at once (no gatherMs); c waits for b's.
+    expect(writes).toEqual([['a'], ['b']])
+    expect(settled).toBe(false)
+    releases.shift()!()
+    await Promise.all([b, waited])
+    expect(settled).toBe(true)
+    await tick(10)
+    expect(writes).toEqual([['a'], ['b'], ['c']])
+    releases.shift()!()
+    await c
   })
 
   it('writes at once when maxItems are there, and never more than maxItems unless one part is larger', async () => {
     const sizes: number[] = []
-    const writer = new GatheringWriter<number>(async (items) => void sizes.push(items.length), { gatherMs: 60_000, maxItems: 5, concurrency: 1 })
+    const writer = new GatheringWriter<number>(async (parts) => void sizes.push(parts.reduce((n, p) => n + p.items.length, 0)), { gatherMs: 60_000, maxItems: 5, concurrency: 1 })
     await Promise.all([writer.add([1, 2, 3], 'a'), writer.add([4, 5], 'b'), writer.add([6, 7, 8, 9, 10, 11, 12], 'c')])
     expect(sizes).toEqual([5, 7])
   })
@@ -74,8 +106,8 @@ describe('GatheringWriter', () => {
     let running = 0
     let most = 0
     const releases: Array<() => void> = []
-    const writer = new GatheringWriter<string>(async (items) => {
-      writes.push(items)
+    const writer = new GatheringWriter<string>(async (parts) => {
+      writes.push(parts.flatMap((p) => p.items))
       most = Math.max(most, ++running)
       await new Promise<void>((r) => releases.push(r))
       running--

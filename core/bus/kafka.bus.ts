@@ -19,6 +19,7 @@
  */
 import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Message, type Producer } from 'kafkajs'
 import type { Logger } from 'pino'
+import { GatheringWriter, type WrittenPart } from '../batcher.js'
 import { settlesWithin } from '../settle.js'
 import { BusFullError, bytesOf } from './bus.js'
 import type {
@@ -46,13 +47,6 @@ export interface KafkaBusOptions {
 
 /** A send in flight for longer than this means Kafka does not answer: not ready. */
 const STUCK_SEND_MS = 3000
-
-interface Pending {
-  topic: string
-  messages: Message[]
-  resolve: () => void
-  reject: (err: unknown) => void
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
@@ -195,8 +189,8 @@ export class KafkaBus implements Bus {
   private connected: Promise<void> | undefined
   private ready = false
   private closed = false
-  private queue: Pending[] = []
-  private queued = 0
+  /** Gathers publishes into sends, one at a time (which keeps per-key order); a part is one publish, named by its topic. */
+  private readonly outbox: GatheringWriter<Message>
   /** Messages queued or in a send not yet acknowledged. */
   private buffered = 0
   private sendStartedAt: number | undefined
@@ -205,18 +199,14 @@ export class KafkaBus implements Bus {
   private probeTimer: NodeJS.Timeout | undefined
   private readonly maxBuffered: number
   private readonly prefix: string
-  private timer: NodeJS.Timeout | undefined
-  private flushScheduled = false
-  private sending: Promise<void> = Promise.resolve()
   private readonly subscriptions = new Set<SubscriptionRecord>()
-  private readonly lingerMs: number
-  private readonly maxBatchMessages: number
   private readonly log: Logger
 
   constructor(private readonly options: KafkaBusOptions) {
     this.log = options.logger.child({ component: 'kafka-bus' })
-    this.lingerMs = options.lingerMs ?? 5
-    this.maxBatchMessages = options.maxBatchMessages ?? 5000
+    this.outbox = new GatheringWriter((parts) => this.send(parts), {
+      gatherMs: options.lingerMs ?? 5, maxItems: options.maxBatchMessages ?? 5000, concurrency: 1,
+    })
     this.maxBuffered = options.maxBuffered ?? 50_000
     this.prefix = options.namespace ? `${options.namespace}.` : ''
     this.kafka = new Kafka({
@@ -326,65 +316,33 @@ export class KafkaBus implements Bus {
     }
   }
 
+  /**
+   * Queued for the next send (see GatheringWriter): collected for `lingerMs`
+   * when idle; under load each send takes everything that arrived during the
+   * previous one, up to maxBatchMessages, so throughput grows with the load
+   * instead of queueing small requests behind each other.
+   */
   publish(topic: string, messages: BusMessage[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('bus is closed'))
     if (messages.length === 0) return Promise.resolve()
     if (this.buffered + messages.length > this.maxBuffered) return Promise.reject(new BusFullError(this.buffered))
     this.buffered += messages.length
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({
-        topic: this.name(topic),
-        messages: messages.map((m) => ({ key: m.key, value: bytesOf(m), ...(m.headers ? { headers: m.headers } : {}) })),
-        resolve,
-        reject,
-      })
-      this.queued += messages.length
-      if (this.queued >= this.maxBatchMessages) this.flush()
-      else this.timer ??= setTimeout(() => this.flush(), this.lingerMs)
-    })
+    return this.outbox.add(
+      messages.map((m) => ({ key: m.key, value: bytesOf(m), ...(m.headers ? { headers: m.headers } : {}) })),
+      this.name(topic),
+    )
   }
 
-  /**
-   * Schedules one send after the send in flight (one at a time keeps per-key
-   * order). The batch is taken when that send starts, not now: under load,
-   * everything that arrived during the previous round trip goes in one request
-   * (up to maxBatchMessages), so throughput grows with the load instead of
-   * queueing small requests behind each other.
-   */
-  private flush(): void {
-    if (this.timer) clearTimeout(this.timer)
-    this.timer = undefined
-    if (this.flushScheduled || this.queue.length === 0) return
-    this.flushScheduled = true
-    this.sending = this.sending.then(async () => {
-      this.flushScheduled = false
-      const batch = this.take()
-      await this.send(batch)
-      if (this.queue.length > 0) this.flush()
-    })
-  }
-
-  /** Whole publishes from the head of the queue, up to maxBatchMessages messages (at least one publish). */
-  private take(): Pending[] {
-    const batch: Pending[] = []
-    let count = 0
-    while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0]!.messages.length <= this.maxBatchMessages)) {
-      const next = this.queue.shift()!
-      batch.push(next)
-      count += next.messages.length
-    }
-    this.queued -= count
-    return batch
-  }
-
-  private async send(batch: Pending[]): Promise<void> {
+  private async send(parts: Array<WrittenPart<Message>>): Promise<void> {
     const byTopic = new Map<string, Message[]>()
-    for (const p of batch) {
-      const list = byTopic.get(p.topic) ?? []
-      list.push(...p.messages)
-      byTopic.set(p.topic, list)
+    let count = 0
+    for (const { name, items } of parts) {
+      const list = byTopic.get(name)
+      // `items` is this bus's own array (made in publish), so the first part of a topic takes the others'.
+      if (list) for (const m of items) list.push(m)
+      else byTopic.set(name, items)
+      count += items.length
     }
-    const count = batch.reduce((n, p) => n + p.messages.length, 0)
     this.sendStartedAt = Date.now()
     try {
       await this.connect()
@@ -392,12 +350,12 @@ export class KafkaBus implements Bus {
       await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
       this.ready = true
       this.lastSendFailed = false
-      for (const p of batch) p.resolve()
     } catch (err) {
       this.lastSendFailed = true
       this.log.error({ err, messages: count }, 'kafka send failed; publishers are told, nothing was acknowledged')
-      for (const p of batch) p.reject(err)
-      await this.replaceProducer()
+      // The next send goes through a new producer; the old one disconnects meanwhile.
+      void this.replaceProducer()
+      throw err
     } finally {
       this.sendStartedAt = undefined
       this.buffered -= count
@@ -558,8 +516,7 @@ export class KafkaBus implements Bus {
   /** Waits until every group with a member here has committed up to each partition's end. */
   async drain(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
-    this.flush()
-    await this.sending
+    await this.outbox.settled()
     while (Date.now() < deadline) {
       let behind = 0
       for (const sub of this.subscriptions) {
@@ -574,10 +531,9 @@ export class KafkaBus implements Bus {
 
   async close(): Promise<void> {
     if (this.closed) return
-    this.flush()
-    // Kafka may be down: wait for the last send only so long; what it carried
+    // Kafka may be down: wait for the last sends only so long; what they carried
     // was never acknowledged to anyone, and its publishers hear of the failure.
-    await settlesWithin(this.options.closeTimeoutMs ?? 10_000, this.sending)
+    await settlesWithin(this.options.closeTimeoutMs ?? 10_000, this.outbox.settled())
     this.closed = true
     clearInterval(this.probeTimer)
     await this.leave([...this.subscriptions]).catch(() => {})

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { Kafka, logLevel } from 'kafkajs'
 import pg from 'pg'
+import { settlesWithin } from '../core/settle.js'
 import { portOpen } from './processes.js'
 
 function hostPort(raw: string, defaultPort: number): { host: string; port: number } {
@@ -55,17 +56,17 @@ export async function deleteKafkaNamespace(brokers: string, namespace: string): 
   const kafka = new Kafka({ clientId: 'fleetpulse-bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 2 } })
   const admin = kafka.admin()
   const prefix = `${namespace}.`
+  let deleted = ''
   const work = (async () => {
     await admin.connect()
     const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix))
     if (groups.length) await admin.deleteGroups(groups)
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix))
     if (topics.length) await admin.deleteTopics({ topics, timeout: 10_000 })
-    return `deleted ${topics.length} topic(s) and ${groups.length} group(s) under ${prefix}`
+    deleted = `deleted ${topics.length} topic(s) and ${groups.length} group(s) under ${prefix}`
   })()
-  const timeout = new Promise<string>((resolve) => setTimeout(() => resolve(`cleanup of ${prefix}* timed out`), 20_000).unref())
   try {
-    return await Promise.race([work, timeout])
+    return (await settlesWithin(20_000, work)) ? deleted : `cleanup of ${prefix}* timed out`
   } catch (err) {
     return `cleanup of ${prefix}* failed: ${(err as Error).message}`
   } finally {

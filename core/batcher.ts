@@ -57,6 +57,7 @@ export interface WrittenPart<T> {
 }
 
 interface GatheredPart<T> extends WrittenPart<T> {
+  size: number
   resolve: () => void
   reject: (err: unknown) => void
 }
@@ -69,11 +70,13 @@ interface GatheredPart<T> extends WrittenPart<T> {
  * - the Kafka bus's producer: kafkajs sends what it is given at once, so
  *   publishes are gathered into one produce request.
  *
- * A write waits up to `gatherMs` for company, or none once `maxItems` are
+ * A write waits up to `gatherMs` for company, or none once `maxSize` is
  * there; at most `concurrency` writes run at once, and what arrives while they
  * run goes in the next one (everything that came during a round trip, up to
- * `maxItems`, so throughput grows with the load). A write takes whole parts,
- * at least one, in the order they were added, so with a concurrency of 1 the
+ * `maxSize`, so throughput grows with the load). A part's size is its count of
+ * items unless add() is told otherwise (the Kafka bus counts bytes). A write
+ * takes whole parts in the order they were added, at least one (so a part
+ * larger than `maxSize` goes alone), so with a concurrency of 1 the
  * items are written in the order they were added; with more, a caller keeps
  * its order by waiting for each add before the next. Each caller's promise
  * settles with the write that carried its items, so a caller acts (commits
@@ -81,7 +84,8 @@ interface GatheredPart<T> extends WrittenPart<T> {
  */
 export class GatheringWriter<T> {
   private pending: Array<GatheredPart<T>> = []
-  private count = 0
+  /** The size of the parts waiting. */
+  private size = 0
   private running = 0
   private timer: NodeJS.Timeout | undefined
   /** The promises add() returned that have not settled yet. */
@@ -89,16 +93,16 @@ export class GatheringWriter<T> {
 
   constructor(
     private readonly write: (parts: Array<WrittenPart<T>>) => Promise<void>,
-    private readonly options: { gatherMs: number; maxItems: number; concurrency: number },
+    private readonly options: { gatherMs: number; maxSize: number; concurrency: number },
   ) {}
 
   /** Writes `items` with those of other callers; `name` names them (e.g. topic, partition and offsets). */
-  add(items: T[], name: string): Promise<void> {
+  add(items: T[], name: string, size = items.length): Promise<void> {
     const added = new Promise<void>((resolve, reject) => {
-      this.pending.push({ name, items, resolve, reject })
-      this.count += items.length
+      this.pending.push({ name, items, size, resolve, reject })
+      this.size += size
       if (this.running >= this.options.concurrency) return
-      if (this.count >= this.options.maxItems) this.flush()
+      if (this.size >= this.options.maxSize) this.flush()
       else this.timer ??= setTimeout(() => this.flush(), this.options.gatherMs)
     })
     this.unsettled.add(added)
@@ -114,12 +118,12 @@ export class GatheringWriter<T> {
     if (this.running >= this.options.concurrency || this.pending.length === 0) return
     const batch: Array<GatheredPart<T>> = []
     let n = 0
-    while (this.pending.length > 0 && (batch.length === 0 || n + this.pending[0]!.items.length <= this.options.maxItems)) {
+    while (this.pending.length > 0 && (batch.length === 0 || n + this.pending[0]!.size <= this.options.maxSize)) {
       const next = this.pending.shift()!
       batch.push(next)
-      n += next.items.length
+      n += next.size
     }
-    this.count -= n
+    this.size -= n
     this.running++
     this.write(batch.map(({ name, items }) => ({ name, items }))).then(
       () => {

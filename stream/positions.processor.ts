@@ -98,7 +98,7 @@ export async function startPositionsProcessor(deps: PositionsProcessorDeps): Pro
       throw err
     }
     metrics.written.inc(positions.length)
-  }, { gatherMs: SINK_GATHER_MS, maxItems: deps.batchSize, concurrency: 2 })
+  }, { gatherMs: SINK_GATHER_MS, maxSize: deps.batchSize, concurrency: 2 })
   const sink = await bus.subscribe(
     { topic: TOPICS.positions, groupId: SINK_GROUP, fromBeginning: true, maxBatchSize: deps.batchSize, maxWaitMs: deps.flushMs },
     async (batch) => {

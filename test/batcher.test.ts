@@ -53,7 +53,7 @@ describe('GatheringWriter', () => {
 
   it('writes the parts that arrive within gatherMs together, in the order they were added', async () => {
     const writes: Array<Array<{ name: string; items: string[] }>> = []
-    const writer = new GatheringWriter<string>(async (parts) => void writes.push(parts), { gatherMs: 30, maxItems: 100, concurrency: 1 })
+    const writer = new GatheringWriter<string>(async (parts) => void writes.push(parts), { gatherMs: 30, maxSize: 100, concurrency: 1 })
     const first = writer.add(['b1', 'b2'], 'p1:10-11')
     await tick(5)
     const second = writer.add(['a1', 'a2', 'a3'], 'p0:4-6')
@@ -68,7 +68,7 @@ describe('GatheringWriter', () => {
     const writer = new GatheringWriter<string>(async (parts) => {
       writes.push(parts.flatMap((p) => p.items))
       await new Promise<void>((r) => releases.push(r))
-    }, { gatherMs: 60_000, maxItems: 1, concurrency: 1 })
+    }, { gatherMs: 60_000, maxSize: 1, concurrency: 1 })
     await expect(writer.settled()).resolves.toBeUndefined()
     const a = writer.add(['a'], 'a')
     writer.flush()
@@ -94,11 +94,19 @@ describe('GatheringWriter', () => {
     await c
   })
 
-  it('writes at once when maxItems are there, and never more than maxItems unless one part is larger', async () => {
+  it('writes at once when maxSize is there, and never more than maxSize unless one part is larger', async () => {
     const sizes: number[] = []
-    const writer = new GatheringWriter<number>(async (parts) => void sizes.push(parts.reduce((n, p) => n + p.items.length, 0)), { gatherMs: 60_000, maxItems: 5, concurrency: 1 })
+    const writer = new GatheringWriter<number>(async (parts) => void sizes.push(parts.reduce((n, p) => n + p.items.length, 0)), { gatherMs: 60_000, maxSize: 5, concurrency: 1 })
     await Promise.all([writer.add([1, 2, 3], 'a'), writer.add([4, 5], 'b'), writer.add([6, 7, 8, 9, 10, 11, 12], 'c')])
     expect(sizes).toEqual([5, 7])
+  })
+
+  it('weighs a part by the size add() is given (bytes, for the Kafka bus) instead of its item count', async () => {
+    const writes: string[][] = []
+    const writer = new GatheringWriter<string>(async (parts) => void writes.push(parts.map((p) => p.name)), { gatherMs: 60_000, maxSize: 1000, concurrency: 1 })
+    // Three one-item parts of 400: two fit under 1,000, the third goes next; a part over maxSize goes alone.
+    await Promise.all([writer.add(['x'], 'a', 400), writer.add(['x'], 'b', 400), writer.add(['x'], 'c', 400), writer.add(['x'], 'huge', 5000), writer.add(['x'], 'd', 10)])
+    expect(writes).toEqual([['a', 'b'], ['c'], ['huge'], ['d']])
   })
 
   it('gathers what arrives while writes run into the next write, with at most `concurrency` running', async () => {
@@ -111,7 +119,7 @@ describe('GatheringWriter', () => {
       most = Math.max(most, ++running)
       await new Promise<void>((r) => releases.push(r))
       running--
-    }, { gatherMs: 1, maxItems: 100, concurrency: 2 })
+    }, { gatherMs: 1, maxSize: 100, concurrency: 2 })
     const settled: string[] = []
     const add = (item: string) => writer.add([item], item).then(() => void settled.push(item))
     const all = [add('a')]
@@ -135,7 +143,7 @@ describe('GatheringWriter', () => {
     let fail = true
     const writer = new GatheringWriter<number>(async () => {
       if (fail) throw new Error('clickhouse down')
-    }, { gatherMs: 5, maxItems: 100, concurrency: 1 })
+    }, { gatherMs: 5, maxSize: 100, concurrency: 1 })
     const failed = [writer.add([1], 'a'), writer.add([2], 'b')]
     await expect(Promise.all(failed)).rejects.toThrow('clickhouse down')
     await expect(failed[1]).rejects.toThrow('clickhouse down')

@@ -271,6 +271,38 @@ if (process.env.KAFKA_BROKERS) {
     })
   })
 
+  describe('kafka bus sends', () => {
+    // 240-byte values, as fixes are: 5,000 of them for one key are over Kafka's 1 MiB per partition batch.
+    const value = Buffer.alloc(240, 'x')
+    const fixes = (n: number) => Array.from({ length: n }, () => ({ key: 'one vehicle', value }))
+
+    it("takes 5,000 messages for one key at once (a device flushing its buffer): no send is over Kafka's batch limit", async () => {
+      const bus = track(new KafkaBus({ brokers, clientId: 'fleetpulse-test', partitions: 2, logger }))
+      const topic = unique('bytes')
+      await bus.ensureTopics([topic])
+      await Promise.all(Array.from({ length: 50 }, () => bus.publish(topic, fixes(100))))
+      const admin = new Kafka({ clientId: 'fleetpulse-test-admin', brokers, logLevel: logLevel.NOTHING }).admin()
+      await admin.connect()
+      try {
+        const stored = (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0)
+        expect(stored).toBe(5000)
+      } finally {
+        await admin.disconnect()
+      }
+    })
+
+    it('refuses a single publish too large for Kafka on its own: the publishes gathered with it go through', async () => {
+      const bus = track(new KafkaBus({ brokers, clientId: 'fleetpulse-test', partitions: 2, logger }))
+      const topic = unique('too-large')
+      await bus.ensureTopics([topic])
+      const small = bus.publish(topic, [msg('k', 'before')])
+      const huge = bus.publish(topic, fixes(5000))
+      const after = bus.publish(topic, [msg('k', 'after')])
+      await expect(huge).rejects.toThrow(/larger than the max message size/)
+      await expect(Promise.all([small, after])).resolves.toBeDefined()
+    })
+  })
+
   describe('kafka bus groups', () => {
     it("deletes an ephemeral group from Kafka when its subscription or the bus closes, and keeps a shared group's offsets", async () => {
       const admin = new Kafka({ clientId: 'fleetpulse-test-admin', brokers, logLevel: logLevel.NOTHING }).admin()

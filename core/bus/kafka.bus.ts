@@ -4,7 +4,7 @@
  * - Producer: idempotent, acks from all in-sync replicas. kafkajs sends what it
  *   is given at once, so publishes are collected for a few milliseconds when
  *   idle, and under load each request takes everything that arrived during the
- *   previous one (up to maxBatchMessages); sends are serialized, which keeps
+ *   previous one (up to maxBatchBytes); sends are serialized, which keeps
  *   per-key order.
  * - Consumers: one kafkajs consumer per subscription, auto-commit off; a
  *   handler's chunk is committed only after the handler resolved. A failing
@@ -33,8 +33,15 @@ export interface KafkaBusOptions {
   logger: Logger
   /** How long publishes are collected before one send. */
   lingerMs?: number
-  /** Most messages in one send (5,000 × ~250 bytes stays well under Kafka's 1 MB per partition batch with 8 partitions). */
-  maxBatchMessages?: number
+  /**
+   * Most bytes (keys, values and per-record overhead) in one send. Kafka
+   * refuses a partition's record batch over its message.max.bytes (1 MiB by
+   * default) and kafkajs then fails the whole request, so a send stays under
+   * it even when all of it is for one partition (one vehicle's buffered fixes,
+   * a few hot keys). A single publish over it goes alone, so only its own
+   * publisher can be refused for its size.
+   */
+  maxBatchBytes?: number
   /** Most messages queued or in flight towards Kafka; beyond it publish() rejects. */
   maxBuffered?: number
   /** Prefix of topic and group names ('' = none). */
@@ -44,6 +51,11 @@ export interface KafkaBusOptions {
   /** How long close() waits for a send in flight before giving up on it (its publishers are rejected). */
   closeTimeoutMs?: number
 }
+
+/** Bytes a record costs in a batch besides its key and value: length, attributes, timestamp and offset deltas, header count. */
+const RECORD_OVERHEAD_BYTES = 32
+/** Default maxBatchBytes: 768 KiB, clear of Kafka's default 1 MiB per partition batch. */
+const MAX_BATCH_BYTES = 768 * 1024
 
 /** A send in flight for longer than this means Kafka does not answer: not ready. */
 const STUCK_SEND_MS = 3000
@@ -205,7 +217,7 @@ export class KafkaBus implements Bus {
   constructor(private readonly options: KafkaBusOptions) {
     this.log = options.logger.child({ component: 'kafka-bus' })
     this.outbox = new GatheringWriter((parts) => this.send(parts), {
-      gatherMs: options.lingerMs ?? 5, maxItems: options.maxBatchMessages ?? 5000, concurrency: 1,
+      gatherMs: options.lingerMs ?? 5, maxSize: options.maxBatchBytes ?? MAX_BATCH_BYTES, concurrency: 1,
     })
     this.maxBuffered = options.maxBuffered ?? 50_000
     this.prefix = options.namespace ? `${options.namespace}.` : ''
@@ -319,7 +331,7 @@ export class KafkaBus implements Bus {
   /**
    * Queued for the next send (see GatheringWriter): collected for `lingerMs`
    * when idle; under load each send takes everything that arrived during the
-   * previous one, up to maxBatchMessages, so throughput grows with the load
+   * previous one, up to maxBatchBytes, so throughput grows with the load
    * instead of queueing small requests behind each other.
    */
   publish(topic: string, messages: BusMessage[]): Promise<void> {
@@ -327,10 +339,16 @@ export class KafkaBus implements Bus {
     if (messages.length === 0) return Promise.resolve()
     if (this.buffered + messages.length > this.maxBuffered) return Promise.reject(new BusFullError(this.buffered))
     this.buffered += messages.length
-    return this.outbox.add(
-      messages.map((m) => ({ key: m.key, value: bytesOf(m), ...(m.headers ? { headers: m.headers } : {}) })),
-      this.name(topic),
-    )
+    let bytes = 0
+    const records = messages.map((m): Message => {
+      const value = bytesOf(m)
+      // Keys are ids (ASCII): their length is their size in bytes.
+      bytes += value.length + m.key.length + RECORD_OVERHEAD_BYTES
+      if (!m.headers) return { key: m.key, value }
+      for (const [k, v] of Object.entries(m.headers)) bytes += k.length + v.length + 2
+      return { key: m.key, value, headers: m.headers }
+    })
+    return this.outbox.add(records, this.name(topic), bytes)
   }
 
   private async send(parts: Array<WrittenPart<Message>>): Promise<void> {

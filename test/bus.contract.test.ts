@@ -291,15 +291,23 @@ if (process.env.KAFKA_BROKERS) {
       }
     })
 
-    it('refuses a single publish too large for Kafka on its own: the publishes gathered with it go through', async () => {
+    it('splits one publish over the bound into sends under it, in order; a record too large for Kafka is refused alone', async () => {
       const bus = track(new KafkaBus({ brokers, clientId: 'fleetpulse-test', partitions: 2, logger }))
       const topic = unique('too-large')
       await bus.ensureTopics([topic])
-      const small = bus.publish(topic, [msg('k', 'before')])
-      const huge = bus.publish(topic, fixes(5000))
-      const after = bus.publish(topic, [msg('k', 'after')])
+      const seen: string[] = []
+      await bus.subscribe({ topic, groupId: 'g', fromBeginning: true, maxBatchSize: 1000 }, async (b) => {
+        for (const m of b.messages) seen.push(m.value.toString().slice(0, 8))
+      })
+      const numbered = Array.from({ length: 5000 }, (_, i) => ({ key: 'one vehicle', value: Buffer.from(String(i).padStart(8, '0').padEnd(240, 'x')) }))
+      const before = bus.publish(topic, [msg('one vehicle', 'before')])
+      const whole = bus.publish(topic, numbered)
+      const huge = bus.publish(topic, [{ key: 'one vehicle', value: Buffer.alloc(2 * 1024 * 1024, 'y') }])
+      const after = bus.publish(topic, [msg('one vehicle', 'after')])
       await expect(huge).rejects.toThrow(/larger than the max message size/)
-      await expect(Promise.all([small, after])).resolves.toBeDefined()
+      await Promise.all([before, whole, after])
+      await waitFor(() => seen.length === 5002 || undefined, { what: 'the 5,002 stored messages' })
+      expect(seen).toEqual(['before', ...numbered.map((m) => m.value.toString().slice(0, 8)), 'after'])
     })
   })
 

@@ -38,8 +38,8 @@ export interface KafkaBusOptions {
    * refuses a partition's record batch over its message.max.bytes (1 MiB by
    * default) and kafkajs then fails the whole request, so a send stays under
    * it even when all of it is for one partition (one vehicle's buffered fixes,
-   * a few hot keys). A single publish over it goes alone, so only its own
-   * publisher can be refused for its size.
+   * a few hot keys). A publish over it is split into sends under it, in order;
+   * only a single record over Kafka's limit is refused (to its publisher alone).
    */
   maxBatchBytes?: number
   /** Most messages queued or in flight towards Kafka; beyond it publish() rejects. */
@@ -210,6 +210,7 @@ export class KafkaBus implements Bus {
   private probeOk = true
   private probeTimer: NodeJS.Timeout | undefined
   private readonly maxBuffered: number
+  private readonly maxBatchBytes: number
   private readonly prefix: string
   private readonly subscriptions = new Set<SubscriptionRecord>()
   private readonly log: Logger
@@ -219,6 +220,7 @@ export class KafkaBus implements Bus {
     this.outbox = new GatheringWriter((parts) => this.send(parts), {
       gatherMs: options.lingerMs ?? 5, maxSize: options.maxBatchBytes ?? MAX_BATCH_BYTES, concurrency: 1,
     })
+    this.maxBatchBytes = options.maxBatchBytes ?? MAX_BATCH_BYTES
     this.maxBuffered = options.maxBuffered ?? 50_000
     this.prefix = options.namespace ? `${options.namespace}.` : ''
     this.kafka = new Kafka({
@@ -339,16 +341,26 @@ export class KafkaBus implements Bus {
     if (messages.length === 0) return Promise.resolve()
     if (this.buffered + messages.length > this.maxBuffered) return Promise.reject(new BusFullError(this.buffered))
     this.buffered += messages.length
+    const name = this.name(topic)
+    // Records in chunks of at most maxBatchBytes (one chunk but for a huge publish), each a part of the outbox.
+    const sent: Array<Promise<void>> = []
+    let chunk: Message[] = []
     let bytes = 0
-    const records = messages.map((m): Message => {
+    for (const m of messages) {
       const value = bytesOf(m)
       // Keys are ids (ASCII): their length is their size in bytes.
-      bytes += value.length + m.key.length + RECORD_OVERHEAD_BYTES
-      if (!m.headers) return { key: m.key, value }
-      for (const [k, v] of Object.entries(m.headers)) bytes += k.length + v.length + 2
-      return { key: m.key, value, headers: m.headers }
-    })
-    return this.outbox.add(records, this.name(topic), bytes)
+      let size = value.length + m.key.length + RECORD_OVERHEAD_BYTES
+      if (m.headers) for (const [k, v] of Object.entries(m.headers)) size += k.length + v.length + 2
+      if (bytes + size > this.maxBatchBytes && chunk.length > 0) {
+        sent.push(this.outbox.add(chunk, name, bytes))
+        chunk = []
+        bytes = 0
+      }
+      chunk.push(m.headers ? { key: m.key, value, headers: m.headers } : { key: m.key, value })
+      bytes += size
+    }
+    sent.push(this.outbox.add(chunk, name, bytes))
+    return sent.length === 1 ? sent[0]! : Promise.all(sent).then(() => undefined)
   }
 
   private async send(parts: Array<WrittenPart<Message>>): Promise<void> {

@@ -3,6 +3,7 @@
  * its type, bounds and default; `loadConfig` validates the whole environment at
  * start-up and stops with a message naming each bad variable.
  */
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 
 export class ConfigError extends Error {
@@ -13,6 +14,47 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>
+
+export const KAFKA_SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const
+
+export interface KafkaSecurity {
+  /** TLS: off, on with the system's CAs (true), or on trusting the PEM certificates given (`ca`). */
+  tls: false | true | { ca: string }
+  sasl: { mechanism: (typeof KAFKA_SASL_MECHANISMS)[number]; username: string; password: string } | undefined
+}
+
+function parseKafkaSecurity(env: Env, problems: string[]): KafkaSecurity {
+  const ssl = optional(env, 'KAFKA_SSL')
+  if (ssl !== undefined && ssl !== 'true' && ssl !== 'false') problems.push('KAFKA_SSL must be true or false')
+  const caFile = optional(env, 'KAFKA_SSL_CA_FILE')
+  let tls: KafkaSecurity['tls'] = ssl === 'true'
+  if (caFile !== undefined) {
+    if (ssl === 'false') problems.push('KAFKA_SSL_CA_FILE is for TLS, but KAFKA_SSL=false')
+    try {
+      const ca = readFileSync(caFile, 'utf8')
+      if (!ca.includes('-----BEGIN CERTIFICATE-----')) problems.push(`KAFKA_SSL_CA_FILE ${caFile} holds no PEM certificate`)
+      tls = { ca }
+    } catch (err) {
+      problems.push(`KAFKA_SSL_CA_FILE ${caFile} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+  }
+  const mechanism = optional(env, 'KAFKA_SASL_MECHANISM')?.toLowerCase()
+  const username = optional(env, 'KAFKA_SASL_USERNAME')
+  const password = optional(env, 'KAFKA_SASL_PASSWORD')
+  if (mechanism === undefined) {
+    if (username !== undefined || password !== undefined) problems.push('KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD need KAFKA_SASL_MECHANISM')
+    return { tls, sasl: undefined }
+  }
+  if (!(KAFKA_SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
+    problems.push(`KAFKA_SASL_MECHANISM must be one of ${KAFKA_SASL_MECHANISMS.join(', ')}`)
+    return { tls, sasl: undefined }
+  }
+  if (username === undefined || password === undefined) {
+    problems.push(`KAFKA_SASL_MECHANISM=${mechanism} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`)
+    return { tls, sasl: undefined }
+  }
+  return { tls, sasl: { mechanism: mechanism as (typeof KAFKA_SASL_MECHANISMS)[number], username, password } }
+}
 
 interface IntSpec { min: number; max: number; default: number }
 
@@ -78,6 +120,10 @@ export interface Config {
   /** Kafka bootstrap brokers; undefined = the in-process bus. */
   kafkaBrokers: string[] | undefined
   kafkaClientId: string
+  /** TLS and SASL towards Kafka, as managed clusters want them; both off = plaintext without authentication. */
+  kafkaSecurity: KafkaSecurity
+  /** Replicas of each topic fleetpulse creates; undefined = 3, or the cluster's broker count when it has fewer. */
+  kafkaReplicationFactor: number | undefined
   h3Resolution: number
   busPartitions: number
   /** In-process bus: uncommitted messages per partition before publishers wait. */
@@ -205,6 +251,13 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('KAFKA_BROKERS must be a comma-separated list of host:port')
   }
 
+  const kafkaSecurity = parseKafkaSecurity(env, problems)
+  const rawReplication = optional(env, 'KAFKA_REPLICATION_FACTOR')
+  const kafkaReplicationFactor = rawReplication === undefined ? undefined : Number(rawReplication)
+  if (kafkaReplicationFactor !== undefined && !(Number.isInteger(kafkaReplicationFactor) && kafkaReplicationFactor >= 1 && kafkaReplicationFactor <= 16)) {
+    problems.push(`KAFKA_REPLICATION_FACTOR=${JSON.stringify(rawReplication)} must be an integer in 1..16`)
+  }
+
   const busNamespace = optional(env, 'BUS_NAMESPACE') ?? ''
   if (!/^[A-Za-z0-9_-]{0,64}$/.test(busNamespace)) {
     problems.push('BUS_NAMESPACE may hold only letters, digits, _ and - (at most 64)')
@@ -268,6 +321,8 @@ export function loadConfig(env: Env = process.env): Config {
     clickhouseDatabase,
     kafkaBrokers: kafkaBrokers?.length ? kafkaBrokers : undefined,
     kafkaClientId: optional(env, 'KAFKA_CLIENT_ID') ?? 'fleetpulse',
+    kafkaSecurity,
+    kafkaReplicationFactor,
     h3Resolution: parseIntVar(env, 'H3_RESOLUTION', problems),
     busPartitions: parseIntVar(env, 'BUS_PARTITIONS', problems),
     busMaxBacklog: parseIntVar(env, 'BUS_MAX_BACKLOG', problems),
@@ -351,6 +406,12 @@ export const CONFIG_VARIABLES = [
   { name: 'CLICKHOUSE_DATABASE', default: 'fleetpulse' },
   { name: 'KAFKA_BROKERS', default: '(in-process bus)' },
   { name: 'KAFKA_CLIENT_ID', default: 'fleetpulse' },
+  { name: 'KAFKA_SSL', default: 'false' },
+  { name: 'KAFKA_SSL_CA_FILE', default: '(system CAs)' },
+  { name: 'KAFKA_SASL_MECHANISM', default: '(none)' },
+  { name: 'KAFKA_SASL_USERNAME', default: '(none)' },
+  { name: 'KAFKA_SASL_PASSWORD', default: '(none)' },
+  { name: 'KAFKA_REPLICATION_FACTOR', default: '3, or the broker count if fewer' },
   { name: 'BUS_NAMESPACE', default: '(none)' },
   { name: 'LOG_LEVEL', default: 'info' },
   { name: 'CORS_ORIGINS', default: '(none)' },

@@ -1,6 +1,6 @@
 /** Start-up configuration: `loadConfig` defaults and validation, and how the CLI reports a bad environment. */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -35,6 +35,8 @@ describe('loadConfig', () => {
       clickhouseDatabase: 'fleetpulse',
       kafkaBrokers: undefined,
       kafkaClientId: 'fleetpulse',
+      kafkaSecurity: { tls: false, sasl: undefined },
+      kafkaReplicationFactor: undefined,
       h3Resolution: 9,
       busPartitions: 8,
       busMaxBacklog: 20_000,
@@ -144,6 +146,40 @@ describe('loadConfig', () => {
     expect(err.message).not.toContain('hunter2-secret')
     const pw = configError({ FLEETPULSE_ADMIN_PASSWORD: 'pw1' })
     expect(pw.message).not.toContain('pw1')
+  })
+
+  it('reads Kafka TLS, SASL and replication settings', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'fleetpulse-ca-'))
+    const caFile = path.join(dir, 'ca.pem')
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
+    writeFileSync(caFile, pem)
+    expect(loadConfig({ KAFKA_SSL: 'true' }).kafkaSecurity).toEqual({ tls: true, sasl: undefined })
+    const config = loadConfig({
+      KAFKA_SSL_CA_FILE: caFile, KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'fleet', KAFKA_SASL_PASSWORD: 'pw', KAFKA_REPLICATION_FACTOR: '3',
+    })
+    expect(config.kafkaSecurity).toEqual({ tls: { ca: pem }, sasl: { mechanism: 'scram-sha-512', username: 'fleet', password: 'pw' } })
+    expect(config.kafkaReplicationFactor).toBe(3)
+  })
+
+  it('names what is wrong with the Kafka security settings, without echoing the password', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'fleetpulse-ca-'))
+    const notPem = path.join(dir, 'ca.txt')
+    writeFileSync(notPem, 'hello')
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ KAFKA_SSL: 'yes' }, /KAFKA_SSL must be true or false/],
+      [{ KAFKA_SSL_CA_FILE: path.join(dir, 'missing.pem') }, /KAFKA_SSL_CA_FILE .* cannot be read: ENOENT/],
+      [{ KAFKA_SSL_CA_FILE: notPem }, /holds no PEM certificate/],
+      [{ KAFKA_SSL_CA_FILE: notPem, KAFKA_SSL: 'false' }, /KAFKA_SSL_CA_FILE is for TLS, but KAFKA_SSL=false/],
+      [{ KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'secret-pw' }, /KAFKA_SASL_MECHANISM must be one of plain, scram-sha-256, scram-sha-512/],
+      [{ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u' }, /needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD/],
+      [{ KAFKA_SASL_PASSWORD: 'secret-pw' }, /need KAFKA_SASL_MECHANISM/],
+      [{ KAFKA_REPLICATION_FACTOR: '0' }, /KAFKA_REPLICATION_FACTOR="0" must be an integer in 1..16/],
+    ]
+    for (const [env, problem] of cases) {
+      const err = configError(env)
+      expect(err.message).toMatch(problem)
+      expect(err.message).not.toContain('secret-pw')
+    }
   })
 
   it('names every bad variable at once', () => {

@@ -17,7 +17,7 @@
  * - `namespace` prefixes every topic and group name, so several deployments
  *   (or test runs) share one cluster without seeing each other.
  */
-import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Message, type Producer } from 'kafkajs'
+import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Message, type Producer, type SASLOptions } from 'kafkajs'
 import type { Logger } from 'pino'
 import { GatheringWriter, type WrittenPart } from '../batcher.js'
 import { settlesWithin } from '../settle.js'
@@ -29,7 +29,13 @@ import type {
 export interface KafkaBusOptions {
   brokers: string[]
   clientId: string
+  /** TLS towards the brokers: off, on with the system's CAs, or on trusting these PEM certificates. */
+  tls?: boolean | { ca: string }
+  /** SASL authentication (PLAIN or SCRAM), as managed Kafka services require. */
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string }
   partitions: number
+  /** Replicas of each topic this bus creates; default 3, or the cluster's broker count when it has fewer. */
+  replicationFactor?: number
   logger: Logger
   /** How long publishes are collected before one send. */
   lingerMs?: number
@@ -226,6 +232,8 @@ export class KafkaBus implements Bus {
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
+      ...(options.tls ? { ssl: options.tls === true ? true : { ca: [options.tls.ca] } } : {}),
+      ...(options.sasl ? { sasl: options.sasl as SASLOptions } : {}),
       logLevel: logLevel.WARN,
       logCreator: kafkaLogger(options.logger),
       retry: { initialRetryTime: 200, retries: 8 },
@@ -309,8 +317,9 @@ export class KafkaBus implements Bus {
     const existing = new Set(await this.admin.listTopics())
     const missing = topics.map((t) => this.name(t)).filter((t) => !existing.has(t))
     if (missing.length === 0) return
+    const replicationFactor = this.options.replicationFactor ?? Math.min(3, (await this.admin.describeCluster()).brokers.length)
     await this.admin.createTopics({
-      topics: missing.map((topic) => ({ topic, numPartitions: this.options.partitions, replicationFactor: 1 })),
+      topics: missing.map((topic) => ({ topic, numPartitions: this.options.partitions, replicationFactor })),
       waitForLeaders: false,
     }).catch((err: { type?: string }) => {
       // Another process created it meanwhile: fine.

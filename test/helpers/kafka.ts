@@ -35,10 +35,17 @@ export function freePort(): Promise<number> {
   })
 }
 
+/** SASL/PLAIN credentials of a private broker that requires them. */
+export interface PlainCredentials {
+  username: string
+  password: string
+}
+
 /** An admin client that gives up quickly: the tests ask, they do not wait out an outage. */
-export async function withAdmin<T>(brokers: string, fn: (admin: Admin) => Promise<T>): Promise<T> {
+export async function withAdmin<T>(brokers: string, fn: (admin: Admin) => Promise<T>, sasl?: PlainCredentials): Promise<T> {
   const kafka = new Kafka({
     clientId: 'fleetpulse-test', brokers: brokers.split(','), logLevel: logLevel.NOTHING,
+    ...(sasl ? { sasl: { mechanism: 'plain' as const, ...sasl } } : {}),
     connectionTimeout: 2000, requestTimeout: 5000, retry: { retries: 2, initialRetryTime: 200 },
   })
   const admin = kafka.admin()
@@ -117,8 +124,12 @@ export function kafkaAvailable(): string | undefined {
   return undefined
 }
 
-/** Formats a fresh KRaft log directory on two free ports and starts the broker. */
-export async function startPrivateKafka(): Promise<PrivateKafka> {
+/**
+ * Formats a fresh KRaft log directory on two free ports and starts the broker.
+ * With `sasl`, its client listener takes SASL/PLAIN (without TLS) and knows
+ * that one user.
+ */
+export async function startPrivateKafka(options: { sasl?: PlainCredentials } = {}): Promise<PrivateKafka> {
   const missing = kafkaAvailable()
   if (missing) throw new Error(missing)
   const dir = mkdtempSync(path.join(tmpdir(), 'fleetpulse-kafka-'))
@@ -126,15 +137,26 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
   const controllerPort = await freePort()
   const brokers = `127.0.0.1:${port}`
   const properties = path.join(dir, 'server.properties')
+  const { sasl } = options
+  const listener = sasl ? 'SASL_PLAINTEXT' : 'PLAINTEXT'
+  const quoted = (v: string) => JSON.stringify(v)
   writeFileSync(properties, [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `listeners=${listener}://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=${listener}://127.0.0.1:${port}`,
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    'inter.broker.listener.name=PLAINTEXT',
+    `listener.security.protocol.map=${listener}:${listener},CONTROLLER:PLAINTEXT`,
+    `inter.broker.listener.name=${listener}`,
+    ...(sasl
+      ? [
+          'sasl.enabled.mechanisms=PLAIN',
+          'sasl.mechanism.inter.broker.protocol=PLAIN',
+          'listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required '
+            + `username=${quoted(sasl.username)} password=${quoted(sasl.password)} user_${sasl.username}=${quoted(sasl.password)};`,
+        ]
+      : []),
     `log.dirs=${path.join(dir, 'logs')}`,
     'num.partitions=4',
     'offsets.topic.replication.factor=1',
@@ -197,7 +219,7 @@ export async function startPrivateKafka(): Promise<PrivateKafka> {
       const deadline = Date.now() + 90_000
       for (;;) {
         if (!kafka.running) throw new Error(`private Kafka exited during start-up:\n${out}`)
-        const ok = await withAdmin(brokers, async (admin) => (await admin.describeCluster()).brokers.length > 0).catch(() => false)
+        const ok = await withAdmin(brokers, async (admin) => (await admin.describeCluster()).brokers.length > 0, sasl).catch(() => false)
         if (ok) return
         if (Date.now() > deadline) throw new Error(`private Kafka did not answer on ${brokers} within 90 s:\n${out}`)
         await sleep(250)

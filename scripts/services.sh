@@ -146,6 +146,7 @@ tools() {
   [ -x /usr/sbin/mosquitto ] || pkgs+=(mosquitto)
   [ -x /usr/bin/chromium ] || pkgs+=(chromium)
   python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs+=(python3-venv)
+  command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
   if [ ${#pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then apt_install "${pkgs[@]}"
     else say "not installed (needs root for apt-get): ${pkgs[*]}; the tests that need them are skipped"; fi

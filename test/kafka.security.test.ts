@@ -1,11 +1,12 @@
 /**
- * Kafka with authentication, as managed clusters run it: a private broker
- * whose client listener takes SASL/PLAIN only. The platform, configured by
- * KAFKA_SASL_*, takes a fix from MQTT to ClickHouse through it; a wrong
- * password is refused with a clear error, never taken for an outage to wait
- * out silently. (TLS needs a certificate authority; its settings are checked
- * in config.test.ts.)
+ * Kafka as managed clusters run it: a private broker whose client listener
+ * takes SASL/PLAIN over TLS only (SASL_SSL, a self-signed certificate made by
+ * openssl). The platform, configured by KAFKA_SSL_CA_FILE and KAFKA_SASL_*,
+ * takes a fix from MQTT to ClickHouse through it; a wrong password, or a
+ * certificate the client does not trust, is refused with a clear error.
  */
+import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KafkaBus } from '../core/bus/kafka.bus.js'
 import { createLogger } from '../core/logger.js'
@@ -15,24 +16,28 @@ import {
   clickhouseRows, connectDevice, login, provisionVehicle, startTestPlatform, waitFor, type TestPlatform,
 } from './helpers/platform.js'
 
-const missing = kafkaAvailable()
+const missing = kafkaAvailable() ?? (spawnSync('openssl', ['version']).status === 0 ? undefined : 'openssl is not installed')
 const credentials = { username: 'fleet', password: 'fleet-secret-0123' }
 
-describe.skipIf(missing !== undefined)('Kafka with SASL/PLAIN', () => {
+describe.skipIf(missing !== undefined)('Kafka with TLS and SASL/PLAIN', () => {
   let kafka: PrivateKafka
   let platform: TestPlatform | undefined
+  const busWith = (tls: boolean | { ca: string }, password: string) => new KafkaBus({
+    brokers: [kafka.brokers], clientId: 'fleetpulse-test', partitions: 1, logger: createLogger('silent'),
+    tls, sasl: { mechanism: 'plain', username: credentials.username, password },
+  })
 
   beforeAll(async () => {
-    kafka = await startPrivateKafka({ sasl: credentials })
+    kafka = await startPrivateKafka({ sasl: credentials, tls: true })
   })
   afterAll(async () => {
     await platform?.close()
     await kafka?.dispose()
   })
 
-  it('carries a fix from MQTT to ClickHouse for a platform given KAFKA_SASL_*, on topics of one replica (one broker)', async () => {
+  it('carries a fix from MQTT to ClickHouse for a platform given KAFKA_SSL_CA_FILE and KAFKA_SASL_*, on topics of one replica (one broker)', async () => {
     platform = await startTestPlatform({
-      KAFKA_BROKERS: kafka.brokers, BUS_NAMESPACE: 'sasl',
+      KAFKA_BROKERS: kafka.brokers, BUS_NAMESPACE: 'sasl', KAFKA_SSL_CA_FILE: kafka.caFile!,
       KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: credentials.username, KAFKA_SASL_PASSWORD: credentials.password,
     })
     expect(platform.bus.kind).toBe('kafka')
@@ -46,18 +51,25 @@ describe.skipIf(missing !== undefined)('Kafka with SASL/PLAIN', () => {
       return Number(rows[0]?.n) === 1 || undefined
     }, { what: 'the fix in ClickHouse', timeoutMs: 30_000 })
     // KAFKA_REPLICATION_FACTOR unset: 3, or the broker count when the cluster has fewer.
-    const metadata = await withAdmin(kafka.brokers, (admin) => admin.fetchTopicMetadata({ topics: [`sasl.${TOPICS.positions}`] }), credentials)
+    const auth = { sasl: credentials, ca: readFileSync(kafka.caFile!, 'utf8') }
+    const metadata = await withAdmin(kafka.brokers, (admin) => admin.fetchTopicMetadata({ topics: [`sasl.${TOPICS.positions}`] }), auth)
     expect(metadata.topics[0]!.partitions.every((p) => p.replicas.length === 1)).toBe(true)
   })
 
   it('refuses a wrong password with an authentication error, and is not ready', async () => {
-    const bus = new KafkaBus({
-      brokers: [kafka.brokers], clientId: 'fleetpulse-test', partitions: 1, logger: createLogger('silent'),
-      sasl: { mechanism: 'plain', username: credentials.username, password: 'not-the-password' },
-    })
+    const bus = busWith({ ca: readFileSync(kafka.caFile!, 'utf8') }, 'not-the-password')
     try {
       await expect(bus.ensureTopics(['sasl-refused'])).rejects.toThrow(/SASL PLAIN authentication failed/)
       expect(bus.isReady()).toBe(false)
+    } finally {
+      await bus.close()
+    }
+  })
+
+  it("refuses a broker whose certificate it does not trust (KAFKA_SSL=true: the system's CAs)", async () => {
+    const bus = busWith(true, credentials.password)
+    try {
+      await expect(bus.ensureTopics(['tls-refused'])).rejects.toThrow(/self-signed certificate/)
     } finally {
       await bus.close()
     }

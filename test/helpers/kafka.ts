@@ -11,7 +11,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
@@ -41,11 +41,19 @@ export interface PlainCredentials {
   password: string
 }
 
+/** How to reach a broker that takes TLS and SASL/PLAIN only. */
+export interface KafkaAuth {
+  sasl: PlainCredentials
+  /** The broker's self-signed certificate (PEM), which clients must trust; undefined = no TLS. */
+  ca: string | undefined
+}
+
 /** An admin client that gives up quickly: the tests ask, they do not wait out an outage. */
-export async function withAdmin<T>(brokers: string, fn: (admin: Admin) => Promise<T>, sasl?: PlainCredentials): Promise<T> {
+export async function withAdmin<T>(brokers: string, fn: (admin: Admin) => Promise<T>, auth?: KafkaAuth): Promise<T> {
   const kafka = new Kafka({
     clientId: 'fleetpulse-test', brokers: brokers.split(','), logLevel: logLevel.NOTHING,
-    ...(sasl ? { sasl: { mechanism: 'plain' as const, ...sasl } } : {}),
+    ...(auth ? { sasl: { mechanism: 'plain' as const, ...auth.sasl } } : {}),
+    ...(auth?.ca ? { ssl: { ca: [auth.ca] } } : {}),
     connectionTimeout: 2000, requestTimeout: 5000, retry: { retries: 2, initialRetryTime: 200 },
   })
   const admin = kafka.admin()
@@ -105,6 +113,8 @@ export async function deleteMatching(brokers: string, matches: (name: string) =>
 export interface PrivateKafka {
   /** host:port, the value of KAFKA_BROKERS. */
   readonly brokers: string
+  /** With `tls`: the file of the broker's self-signed certificate, for KAFKA_SSL_CA_FILE. */
+  readonly caFile: string | undefined
   readonly running: boolean
   /** Starts the broker (again, on the same ports and data) and waits until it answers metadata requests. */
   start(): Promise<void>
@@ -126,10 +136,11 @@ export function kafkaAvailable(): string | undefined {
 
 /**
  * Formats a fresh KRaft log directory on two free ports and starts the broker.
- * With `sasl`, its client listener takes SASL/PLAIN (without TLS) and knows
- * that one user.
+ * With `sasl`, its client listener takes SASL/PLAIN only and knows that one
+ * user; with `tls` too, over TLS, with a self-signed certificate for 127.0.0.1
+ * made by openssl (`caFile`).
  */
-export async function startPrivateKafka(options: { sasl?: PlainCredentials } = {}): Promise<PrivateKafka> {
+export async function startPrivateKafka(options: { sasl?: PlainCredentials; tls?: boolean } = {}): Promise<PrivateKafka> {
   const missing = kafkaAvailable()
   if (missing) throw new Error(missing)
   const dir = mkdtempSync(path.join(tmpdir(), 'fleetpulse-kafka-'))
@@ -138,8 +149,23 @@ export async function startPrivateKafka(options: { sasl?: PlainCredentials } = {
   const brokers = `127.0.0.1:${port}`
   const properties = path.join(dir, 'server.properties')
   const { sasl } = options
-  const listener = sasl ? 'SASL_PLAINTEXT' : 'PLAINTEXT'
+  if (options.tls && !sasl) throw new Error('a private Kafka with TLS takes SASL too')
+  const listener = sasl ? (options.tls ? 'SASL_SSL' : 'SASL_PLAINTEXT') : 'PLAINTEXT'
   const quoted = (v: string) => JSON.stringify(v)
+  let caFile: string | undefined
+  const tlsProperties: string[] = []
+  if (options.tls) {
+    caFile = path.join(dir, 'broker-cert.pem')
+    const keyFile = path.join(dir, 'broker-key.pem')
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', caFile, '-days', '2',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8', timeout: 60_000 })
+    if (made.status !== 0) throw new Error(`openssl could not make the broker's certificate:\n${made.stderr}`)
+    // A PEM keystore is the (PKCS#8) key followed by the certificate.
+    const keystore = path.join(dir, 'broker-keystore.pem')
+    writeFileSync(keystore, readFileSync(keyFile, 'utf8') + readFileSync(caFile, 'utf8'))
+    tlsProperties.push('ssl.keystore.type=PEM', `ssl.keystore.location=${keystore}`, 'ssl.truststore.type=PEM', `ssl.truststore.location=${caFile}`)
+  }
+  const jaasListener = listener.toLowerCase()
   writeFileSync(properties, [
     'process.roles=broker,controller',
     'node.id=1',
@@ -153,7 +179,8 @@ export async function startPrivateKafka(options: { sasl?: PlainCredentials } = {
       ? [
           'sasl.enabled.mechanisms=PLAIN',
           'sasl.mechanism.inter.broker.protocol=PLAIN',
-          'listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required '
+          ...tlsProperties,
+          `listener.name.${jaasListener}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required `
             + `username=${quoted(sasl.username)} password=${quoted(sasl.password)} user_${sasl.username}=${quoted(sasl.password)};`,
         ]
       : []),
@@ -199,6 +226,7 @@ export async function startPrivateKafka(options: { sasl?: PlainCredentials } = {
 
   const kafka: PrivateKafka = {
     brokers,
+    caFile,
     get running() {
       return child !== undefined && child.exitCode === null && child.signalCode === null
     },
@@ -219,7 +247,8 @@ export async function startPrivateKafka(options: { sasl?: PlainCredentials } = {
       const deadline = Date.now() + 90_000
       for (;;) {
         if (!kafka.running) throw new Error(`private Kafka exited during start-up:\n${out}`)
-        const ok = await withAdmin(brokers, async (admin) => (await admin.describeCluster()).brokers.length > 0, sasl).catch(() => false)
+        const auth = sasl ? { sasl, ca: caFile ? readFileSync(caFile, 'utf8') : undefined } : undefined
+        const ok = await withAdmin(brokers, async (admin) => (await admin.describeCluster()).brokers.length > 0, auth).catch(() => false)
         if (ok) return
         if (Date.now() > deadline) throw new Error(`private Kafka did not answer on ${brokers} within 90 s:\n${out}`)
         await sleep(250)

@@ -58,6 +58,8 @@ export interface WrittenPart<T> {
 
 interface GatheredPart<T> extends WrittenPart<T> {
   size: number
+  /** Its place in the order of add() calls, from 1. */
+  seq: number
   resolve: () => void
   reject: (err: unknown) => void
 }
@@ -86,10 +88,11 @@ export class GatheringWriter<T> {
   private pending: Array<GatheredPart<T>> = []
   /** The size of the parts waiting. */
   private size = 0
-  private running = 0
   private timer: NodeJS.Timeout | undefined
-  /** The promises add() returned that have not settled yet. */
-  private readonly unsettled = new Set<Promise<void>>()
+  /** Parts added so far (the last part's seq). */
+  private added = 0
+  /** The writes running: the seq of their first part, and their end (parts settled, next write started). */
+  private readonly writing = new Set<{ first: number; done: Promise<void> }>()
 
   constructor(
     private readonly write: (parts: Array<WrittenPart<T>>) => Promise<void>,
@@ -98,24 +101,20 @@ export class GatheringWriter<T> {
 
   /** Writes `items` with those of other callers; `name` names them (e.g. topic, partition and offsets). */
   add(items: T[], name: string, size = items.length): Promise<void> {
-    const added = new Promise<void>((resolve, reject) => {
-      this.pending.push({ name, items, size, resolve, reject })
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ name, items, size, seq: ++this.added, resolve, reject })
       this.size += size
-      if (this.running >= this.options.concurrency) return
+      if (this.writing.size >= this.options.concurrency) return
       if (this.size >= this.options.maxSize) this.flush()
       else this.timer ??= setTimeout(() => this.flush(), this.options.gatherMs)
     })
-    this.unsettled.add(added)
-    const settled = () => void this.unsettled.delete(added)
-    added.then(settled, settled)
-    return added
   }
 
   /** Starts a write of what waits now, without waiting out `gatherMs` (if fewer than `concurrency` run). */
   flush(): void {
     clearTimeout(this.timer)
     this.timer = undefined
-    if (this.running >= this.options.concurrency || this.pending.length === 0) return
+    if (this.writing.size >= this.options.concurrency || this.pending.length === 0) return
     const batch: Array<GatheredPart<T>> = []
     let n = 0
     while (this.pending.length > 0 && (batch.length === 0 || n + this.pending[0]!.size <= this.options.maxSize)) {
@@ -124,8 +123,9 @@ export class GatheringWriter<T> {
       n += next.size
     }
     this.size -= n
-    this.running++
-    this.write(batch.map(({ name, items }) => ({ name, items }))).then(
+    const running = { first: batch[0]!.seq, done: Promise.resolve() }
+    this.writing.add(running)
+    running.done = this.write(batch.map(({ name, items }) => ({ name, items }))).then(
       () => {
         for (const b of batch) b.resolve()
       },
@@ -133,15 +133,22 @@ export class GatheringWriter<T> {
         for (const b of batch) b.reject(err)
       },
     ).finally(() => {
-      this.running--
+      this.writing.delete(running)
       // What arrived meanwhile waited for a write to end: it goes at once.
       this.flush()
     })
   }
 
   /** Resolves once every item added so far was written or failed; what waits is written at once. */
-  settled(): Promise<void> {
+  async settled(): Promise<void> {
+    const upTo = this.added
     this.flush()
-    return Promise.allSettled([...this.unsettled]).then(() => undefined)
+    // Parts go to writes in the order added, so while a part added before this call waits, every write
+    // running holds older parts: waiting for the writes that hold one, again and again, waits for them all.
+    for (;;) {
+      const before = [...this.writing].filter((w) => w.first <= upTo)
+      if (before.length === 0) return
+      await Promise.all(before.map((w) => w.done))
+    }
   }
 }

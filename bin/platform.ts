@@ -75,8 +75,7 @@ export async function startPlatform(config: Config, roles: RoleName[], options: 
   const bus: Bus = config.kafkaBrokers
     ? new KafkaBus({
       brokers: config.kafkaBrokers, clientId: config.kafkaClientId, partitions: config.busPartitions,
-      tls: config.kafkaSecurity.tls, ...(config.kafkaSecurity.sasl ? { sasl: config.kafkaSecurity.sasl } : {}),
-      ...(config.kafkaReplicationFactor ? { replicationFactor: config.kafkaReplicationFactor } : {}),
+      security: config.kafkaSecurity, replicationFactor: config.kafkaReplicationFactor,
       maxBuffered: config.busMaxBuffered, namespace: config.busNamespace, logger,
     })
     : new MemoryBus({ partitions: config.busPartitions, maxBacklog: config.busMaxBacklog, logger })

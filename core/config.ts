@@ -253,8 +253,9 @@ export function loadConfig(env: Env = process.env): Config {
 
   const kafkaSecurity = parseKafkaSecurity(env, problems)
   const rawReplication = optional(env, 'KAFKA_REPLICATION_FACTOR')
+  // No default of its own (it depends on the cluster), so not an INT_VARS entry; read as strictly as those.
   const kafkaReplicationFactor = rawReplication === undefined ? undefined : Number(rawReplication)
-  if (kafkaReplicationFactor !== undefined && !(Number.isInteger(kafkaReplicationFactor) && kafkaReplicationFactor >= 1 && kafkaReplicationFactor <= 16)) {
+  if (kafkaReplicationFactor !== undefined && !(/^\d+$/.test(rawReplication!.trim()) && kafkaReplicationFactor >= 1 && kafkaReplicationFactor <= 16)) {
     problems.push(`KAFKA_REPLICATION_FACTOR=${JSON.stringify(rawReplication)} must be an integer in 1..16`)
   }
 

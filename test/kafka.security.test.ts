@@ -24,7 +24,7 @@ describe.skipIf(missing !== undefined)('Kafka with TLS and SASL/PLAIN', () => {
   let platform: TestPlatform | undefined
   const busWith = (tls: boolean | { ca: string }, password: string) => new KafkaBus({
     brokers: [kafka.brokers], clientId: 'fleetpulse-test', partitions: 1, logger: createLogger('silent'),
-    tls, sasl: { mechanism: 'plain', username: credentials.username, password },
+    security: { tls, sasl: { mechanism: 'plain', username: credentials.username, password } },
   })
 
   beforeAll(async () => {

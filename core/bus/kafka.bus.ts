@@ -20,6 +20,7 @@
 import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Message, type Producer, type SASLOptions } from 'kafkajs'
 import type { Logger } from 'pino'
 import { GatheringWriter, type WrittenPart } from '../batcher.js'
+import type { KafkaSecurity } from '../config.js'
 import { settlesWithin } from '../settle.js'
 import { BusFullError, bytesOf } from './bus.js'
 import type {
@@ -29,13 +30,11 @@ import type {
 export interface KafkaBusOptions {
   brokers: string[]
   clientId: string
-  /** TLS towards the brokers: off, on with the system's CAs, or on trusting these PEM certificates. */
-  tls?: boolean | { ca: string }
-  /** SASL authentication (PLAIN or SCRAM), as managed Kafka services require. */
-  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string }
+  /** TLS towards the brokers and SASL authentication, as managed Kafka services require (see Config); default neither. */
+  security?: KafkaSecurity
   partitions: number
   /** Replicas of each topic this bus creates; default 3, or the cluster's broker count when it has fewer. */
-  replicationFactor?: number
+  replicationFactor?: number | undefined
   logger: Logger
   /** How long publishes are collected before one send. */
   lingerMs?: number
@@ -62,6 +61,15 @@ export interface KafkaBusOptions {
 const RECORD_OVERHEAD_BYTES = 32
 /** Default maxBatchBytes: 768 KiB, clear of Kafka's default 1 MiB per partition batch. */
 const MAX_BATCH_BYTES = 768 * 1024
+
+/** kafkajs's `ssl` and `sasl` options for the configured security. */
+function kafkaSecurity(security: KafkaSecurity | undefined): { ssl?: boolean | { ca: string[] }; sasl?: SASLOptions } {
+  const tls = security?.tls
+  return {
+    ...(tls ? { ssl: tls === true ? true : { ca: [tls.ca] } } : {}),
+    ...(security?.sasl ? { sasl: security.sasl as SASLOptions } : {}),
+  }
+}
 
 /** A send in flight for longer than this means Kafka does not answer: not ready. */
 const STUCK_SEND_MS = 3000
@@ -232,8 +240,7 @@ export class KafkaBus implements Bus {
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
-      ...(options.tls ? { ssl: options.tls === true ? true : { ca: [options.tls.ca] } } : {}),
-      ...(options.sasl ? { sasl: options.sasl as SASLOptions } : {}),
+      ...kafkaSecurity(options.security),
       logLevel: logLevel.WARN,
       logCreator: kafkaLogger(options.logger),
       retry: { initialRetryTime: 200, retries: 8 },

@@ -95,6 +95,16 @@ describe('a fix from an MQTT device', () => {
     expect(res.body).toMatchObject({ lat: 10, lon: 10, ts: new Date(now).toISOString() })
   })
 
+  /** Once a vehicle has `rows` fixes in ClickHouse (FINAL): how many distinct seqs they carry. */
+  const storedSeqs = async (vehicleId: string, rows: number): Promise<number> => {
+    const [row] = await waitFor(async () => {
+      const r = await clickhouseRows<{ n: string; seqs: string }>(platform,
+        'SELECT count() AS n, uniqExact(seq) AS seqs FROM positions FINAL WHERE vehicle_id = {v:UUID}', { v: vehicleId })
+      return Number(r[0]?.n) === rows ? r : undefined
+    }, { what: `${rows} rows`, timeoutMs: 30_000 })
+    return Number(row!.seqs)
+  }
+
   it('stores every fix of a buffered batch upload', async () => {
     const v = await provisionVehicle(platform.apiUrl, token, 'Batch van')
     const device = await connectDevice(platform.mqttUrl, v)
@@ -102,12 +112,7 @@ describe('a fix from an MQTT device', () => {
     const batch = Array.from({ length: 500 }, (_, i) => ({ ts: new Date(t0 + i * 1000).toISOString(), lat: 48 + i / 10_000, lon: 2.35, seq: i }))
     await device.publishAsync(v.topic, JSON.stringify(batch), { qos: 1 })
     await device.endAsync()
-    const [row] = await waitFor(async () => {
-      const r = await clickhouseRows<{ n: string; seqs: string }>(platform,
-        'SELECT count() AS n, uniqExact(seq) AS seqs FROM positions FINAL WHERE vehicle_id = {v:UUID}', { v: v.vehicleId })
-      return Number(r[0]?.n) === 500 ? r : undefined
-    }, { what: '500 rows' })
-    expect(Number(row!.seqs)).toBe(500)
+    expect(await storedSeqs(v.vehicleId, 500)).toBe(500)
     // The track in pages of 200, cursor to cursor: every fix once, in time order.
     const seqs: number[] = []
     let cursor: string | null = null
@@ -134,12 +139,7 @@ describe('a fix from an MQTT device', () => {
       return device.publishAsync(v.topic, JSON.stringify(batch), { qos: 1 })
     }))
     await device.endAsync()
-    const [row] = await waitFor(async () => {
-      const r = await clickhouseRows<{ n: string; seqs: string }>(platform,
-        'SELECT count() AS n, uniqExact(seq) AS seqs FROM positions FINAL WHERE vehicle_id = {v:UUID}', { v: v.vehicleId })
-      return Number(r[0]?.n) === 10_000 ? r : undefined
-    }, { what: '10,000 rows', timeoutMs: 30_000 })
-    expect(Number(row!.seqs)).toBe(10_000)
+    expect(await storedSeqs(v.vehicleId, 10_000)).toBe(10_000)
   })
 
   it('reports distance, engine hours and last seen from the stored fixes', async () => {

@@ -23,6 +23,7 @@ import { GatheringWriter, type WrittenPart } from '../batcher.js'
 import type { KafkaSecurity } from '../config.js'
 import { settlesWithin } from '../settle.js'
 import { BusFullError, bytesOf } from './bus.js'
+import { applyKafkajsIdleFix } from './kafkajs-idle-fix.js'
 import type {
   BatchHandler, Bus, BusLag, BusMessage, ConsumedMessage, SubscribeOptions, Subscription,
 } from './bus.js'
@@ -56,6 +57,9 @@ export interface KafkaBusOptions {
   /** How long close() waits for a send in flight before giving up on it (its publishers are rejected). */
   closeTimeoutMs?: number
 }
+
+// Before any kafkajs connection exists: idle connections must not spin on a 1 ms timer (see the module).
+applyKafkajsIdleFix()
 
 /** Bytes a record costs in a batch besides its key and value: length, attributes, timestamp and offset deltas, header count. */
 const RECORD_OVERHEAD_BYTES = 32

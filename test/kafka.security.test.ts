@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KafkaBus } from '../core/bus/kafka.bus.js'
 import { createLogger } from '../core/logger.js'
 import { TOPICS } from '../schemas/topics.v1.js'
-import { kafkaAvailable, startPrivateKafka, withAdmin, type PrivateKafka } from './helpers/kafka.js'
+import { kafkaAvailable, plainSecurity, startPrivateKafka, withAdmin, type PrivateKafka } from './helpers/kafka.js'
 import {
   clickhouseRows, connectDevice, login, provisionVehicle, startTestPlatform, waitFor, type TestPlatform,
 } from './helpers/platform.js'
@@ -51,8 +51,8 @@ describe.skipIf(missing !== undefined)('Kafka with TLS and SASL/PLAIN', () => {
       return Number(rows[0]?.n) === 1 || undefined
     }, { what: 'the fix in ClickHouse', timeoutMs: 30_000 })
     // KAFKA_REPLICATION_FACTOR unset: 3, or the broker count when the cluster has fewer.
-    const auth = { sasl: credentials, ca: readFileSync(kafka.caFile!, 'utf8') }
-    const metadata = await withAdmin(kafka.brokers, (admin) => admin.fetchTopicMetadata({ topics: [`sasl.${TOPICS.positions}`] }), auth)
+    const security = plainSecurity(credentials, readFileSync(kafka.caFile!, 'utf8'))
+    const metadata = await withAdmin(kafka.brokers, (admin) => admin.fetchTopicMetadata({ topics: [`sasl.${TOPICS.positions}`] }), security)
     expect(metadata.topics[0]!.partitions.every((p) => p.replicas.length === 1)).toBe(true)
   })
 

@@ -66,8 +66,8 @@ const RECORD_OVERHEAD_BYTES = 32
 /** Default maxBatchBytes: 768 KiB, clear of Kafka's default 1 MiB per partition batch. */
 const MAX_BATCH_BYTES = 768 * 1024
 
-/** kafkajs's `ssl` and `sasl` options for the configured security. */
-function kafkaSecurity(security: KafkaSecurity | undefined): { ssl?: boolean | { ca: string[] }; sasl?: SASLOptions } {
+/** kafkajs's `ssl` and `sasl` client options for the configured security. */
+export function kafkaSecurity(security: KafkaSecurity | undefined): { ssl?: boolean | { ca: string[] }; sasl?: SASLOptions } {
   const tls = security?.tls
   return {
     ...(tls ? { ssl: tls === true ? true : { ca: [tls.ca] } } : {}),
@@ -235,10 +235,8 @@ export class KafkaBus implements Bus {
 
   constructor(private readonly options: KafkaBusOptions) {
     this.log = options.logger.child({ component: 'kafka-bus' })
-    this.outbox = new GatheringWriter((parts) => this.send(parts), {
-      gatherMs: options.lingerMs ?? 5, maxSize: options.maxBatchBytes ?? MAX_BATCH_BYTES, concurrency: 1,
-    })
     this.maxBatchBytes = options.maxBatchBytes ?? MAX_BATCH_BYTES
+    this.outbox = new GatheringWriter((parts) => this.send(parts), { gatherMs: options.lingerMs ?? 5, maxSize: this.maxBatchBytes, concurrency: 1 })
     this.maxBuffered = options.maxBuffered ?? 50_000
     this.prefix = options.namespace ? `${options.namespace}.` : ''
     this.kafka = new Kafka({

@@ -27,7 +27,7 @@ interface RequestQueueLike {
   scheduleCheckPendingRequests(): void
 }
 
-export function scheduleCheckPendingRequests(this: RequestQueueLike): void {
+function scheduleCheckPendingRequests(this: RequestQueueLike): void {
   if (this.throttleCheckTimeoutId || this.pending.length === 0) return
   const untilUnthrottled = this.throttledUntil - Date.now()
   this.throttleCheckTimeoutId = setTimeout(() => {
@@ -36,18 +36,13 @@ export function scheduleCheckPendingRequests(this: RequestQueueLike): void {
   }, untilUnthrottled > 0 ? untilUnthrottled : CHECK_PENDING_REQUESTS_INTERVAL_MS)
 }
 
-let applied = false
-
-/** Installs the replacement on kafkajs's RequestQueue (once per process); returns that class, for tests. */
+/** Installs the replacement on kafkajs's RequestQueue (a second call changes nothing); returns that class, for tests. */
 export function applyKafkajsIdleFix(): { prototype: RequestQueueLike } {
   const require = createRequire(import.meta.url)
   const RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as { prototype: RequestQueueLike }
   if (typeof RequestQueue.prototype.scheduleCheckPendingRequests !== 'function') {
     throw new Error('kafkajs RequestQueue has no scheduleCheckPendingRequests: review core/bus/kafkajs-idle-fix.ts for this kafkajs version')
   }
-  if (!applied) {
-    RequestQueue.prototype.scheduleCheckPendingRequests = scheduleCheckPendingRequests
-    applied = true
-  }
+  RequestQueue.prototype.scheduleCheckPendingRequests = scheduleCheckPendingRequests
   return RequestQueue
 }

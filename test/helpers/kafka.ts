@@ -16,6 +16,8 @@ import { createServer, type AddressInfo } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import path from 'node:path'
 import { Kafka, logLevel, type Admin } from 'kafkajs'
+import { kafkaSecurity } from '../../core/bus/kafka.bus.js'
+import type { KafkaSecurity } from '../../core/config.js'
 
 export const KAFKA_VERSION = '3.9.1'
 const KAFKA_LIBS = path.join(process.env.FLEETPULSE_CACHE ?? path.join(homedir(), '.cache', 'fleetpulse'), `kafka-${KAFKA_VERSION}`, 'libs')
@@ -41,19 +43,15 @@ export interface PlainCredentials {
   password: string
 }
 
-/** How to reach a broker that takes TLS and SASL/PLAIN only. */
-export interface KafkaAuth {
-  sasl: PlainCredentials
-  /** The broker's self-signed certificate (PEM), which clients must trust; undefined = no TLS. */
-  ca: string | undefined
+/** The platform's own security settings for a private broker's SASL/PLAIN user, trusting its certificate (PEM) if it has TLS. */
+export function plainSecurity(sasl: PlainCredentials, ca: string | undefined): KafkaSecurity {
+  return { tls: ca === undefined ? false : { ca }, sasl: { mechanism: 'plain', ...sasl } }
 }
 
 /** An admin client that gives up quickly: the tests ask, they do not wait out an outage. */
-export async function withAdmin<T>(brokers: string, fn: (admin: Admin) => Promise<T>, auth?: KafkaAuth): Promise<T> {
+export async function withAdmin<T>(brokers: string, fn: (admin: Admin) => Promise<T>, security?: KafkaSecurity): Promise<T> {
   const kafka = new Kafka({
-    clientId: 'fleetpulse-test', brokers: brokers.split(','), logLevel: logLevel.NOTHING,
-    ...(auth ? { sasl: { mechanism: 'plain' as const, ...auth.sasl } } : {}),
-    ...(auth?.ca ? { ssl: { ca: [auth.ca] } } : {}),
+    clientId: 'fleetpulse-test', brokers: brokers.split(','), logLevel: logLevel.NOTHING, ...kafkaSecurity(security),
     connectionTimeout: 2000, requestTimeout: 5000, retry: { retries: 2, initialRetryTime: 200 },
   })
   const admin = kafka.admin()
@@ -247,8 +245,8 @@ export async function startPrivateKafka(options: { sasl?: PlainCredentials; tls?
       const deadline = Date.now() + 90_000
       for (;;) {
         if (!kafka.running) throw new Error(`private Kafka exited during start-up:\n${out}`)
-        const auth = sasl ? { sasl, ca: caFile ? readFileSync(caFile, 'utf8') : undefined } : undefined
-        const ok = await withAdmin(brokers, async (admin) => (await admin.describeCluster()).brokers.length > 0, auth).catch(() => false)
+        const security = sasl ? plainSecurity(sasl, caFile ? readFileSync(caFile, 'utf8') : undefined) : undefined
+        const ok = await withAdmin(brokers, async (admin) => (await admin.describeCluster()).brokers.length > 0, security).catch(() => false)
         if (ok) return
         if (Date.now() > deadline) throw new Error(`private Kafka did not answer on ${brokers} within 90 s:\n${out}`)
         await sleep(250)

@@ -42,8 +42,10 @@ describe.skipIf(!HAVE_CHROMIUM)('the dispatcher console in Chromium', () => {
     await client.login()
     const devices = await provisionFleet({ client, count: VEHICLES, namePrefix: 'Console' })
     fleet = await connectFleet(devices, { mqttUrl: platform.mqttUrl })
-    // Vehicles around Berlin, one fix a second each, time sped up so they visibly move.
-    drive = driveFleet(fleet, { hz: 1, durationS: 0, center: { lat: 52.52, lon: 13.405 }, radiusKm: 8, timeScale: 10, seed: 7, signal: driving.signal })
+    // Vehicles around Berlin, one fix a second each. timeScale multiplies the model's waits: 0.1 makes departures
+    // within 2 s and stops of 1-12 s, so they are soon on their way. (It was 10: departures staggered over 200 s
+    // and stops of up to 20 min, so now and then none of the 20 had moved within the 30 s the test waits.)
+    drive = driveFleet(fleet, { hz: 1, durationS: 0, center: { lat: 52.52, lon: 13.405 }, radiusKm: 8, timeScale: 0.1, seed: 7, signal: driving.signal })
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] })
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } })
     page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`) })
